@@ -1,0 +1,1 @@
+"""corpus area (under construction)."""

@@ -1,0 +1,1 @@
+"""mol3d area (under construction)."""

@@ -1,0 +1,1 @@
+"""protein3d area (under construction)."""

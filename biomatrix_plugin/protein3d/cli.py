@@ -1,0 +1,2 @@
+def register(subparsers):
+    """Sub-commands of this area; filled in by its issue."""

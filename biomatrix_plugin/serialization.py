@@ -1,0 +1,327 @@
+"""Turn raw biological entities into wrapped token strings and back.
+
+Every wrapped segment is ``<start>payload<end>`` with no whitespace inside, so that the extended tokenizer
+maps each residue, SELFIES symbol, joint token and structure code to exactly one token and no token spans
+a wrapper boundary. ``unwrap`` is the inverse used on generated text: it never raises on model output,
+it reports malformed segments instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .tokens import (
+    CONTROL_TOKENS,
+    N_MOL3D_CODES,
+    N_PROTEIN_STRUCTURE_CODES,
+    NON_ATOM_CODE,
+    RESIDUE_LETTERS,
+    residue_token,
+    structure_token,
+)
+
+MODALITIES = tuple(CONTROL_TOKENS)
+
+
+class SerializationError(ValueError):
+    """A value cannot be serialized; the message names the value and the reason."""
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _wrap(modality: str, payload: str) -> str:
+    start, end = CONTROL_TOKENS[modality]
+    return f"{start}{payload}{end}"
+
+
+# ---------------------------------------------------------------- SMILES
+
+def validate_smiles(smiles: str, canonicalize: bool = False) -> str:
+    """Parse with RDKit; return the SMILES (canonical if asked). Raises SerializationError."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    if not isinstance(smiles, str) or not smiles.strip():
+        raise SerializationError(f"SMILES {_short(smiles)}: empty or not a string")
+    if any(c.isspace() for c in smiles.strip()):
+        raise SerializationError(f"SMILES {_short(smiles)}: contains whitespace")
+    mol = Chem.MolFromSmiles(smiles.strip())
+    if mol is None:
+        raise SerializationError(f"SMILES {_short(smiles)}: RDKit cannot parse it")
+    return Chem.MolToSmiles(mol) if canonicalize else smiles.strip()
+
+
+def wrap_smiles(smiles: str, canonicalize: bool = False) -> str:
+    return _wrap("smiles", validate_smiles(smiles, canonicalize))
+
+
+# ---------------------------------------------------------------- SELFIES
+
+_SELFIES_SYMBOL = re.compile(r"\[[^\[\]\s]+\]")
+
+
+def split_selfies(selfies: str) -> list[str]:
+    """Split a SELFIES string into symbols; raises if anything lies outside brackets."""
+    symbols = _SELFIES_SYMBOL.findall(selfies)
+    if "".join(symbols) != selfies or not symbols:
+        raise SerializationError(f"SELFIES {_short(selfies)}: not a sequence of [bracketed] symbols")
+    return symbols
+
+
+def smiles_to_selfies(smiles: str) -> str:
+    import selfies as sf
+
+    validate_smiles(smiles)
+    try:
+        return sf.encoder(smiles, strict=True)
+    except Exception as exc:  # selfies raises EncoderError with a useful message
+        raise SerializationError(f"SMILES {_short(smiles)}: SELFIES cannot express it ({exc})") from exc
+
+
+def wrap_selfies(
+    selfies: str | None = None,
+    *,
+    smiles: str | None = None,
+    vocabulary: Iterable[str] | None = None,
+) -> str:
+    """Wrap a SELFIES string (or the SELFIES of ``smiles``).
+
+    ``vocabulary``: the allowed SELFIES symbols; defaults to the project's vocabulary in ``tokenizer_ext/``.
+    A symbol outside it would be split into BPE pieces, breaking one-token-per-symbol, so it is an error.
+    """
+    if (selfies is None) == (smiles is None):
+        raise SerializationError("wrap_selfies: give exactly one of selfies= or smiles=")
+    if selfies is None:
+        selfies = smiles_to_selfies(smiles)
+    symbols = split_selfies(selfies)
+    allowed = set(vocabulary) if vocabulary is not None else _default_selfies_symbols()
+    unknown = sorted({s for s in symbols if s not in allowed})
+    if unknown:
+        raise SerializationError(
+            f"SELFIES {_short(selfies)}: symbols not in the vocabulary: {', '.join(unknown[:10])}"
+        )
+    return _wrap("selfies", selfies)
+
+
+def _default_selfies_symbols() -> set[str]:
+    from .vocabulary import load_vocabulary
+
+    return set(load_vocabulary().selfies_tokens)
+
+
+# ---------------------------------------------------------------- proteins
+
+def normalize_protein(sequence: str) -> str:
+    """Upper-case, drop whitespace; raises on anything outside the 26 IUPAC letters."""
+    if not isinstance(sequence, str):
+        raise SerializationError(f"protein sequence {_short(sequence)}: not a string")
+    seq = "".join(sequence.split()).upper()
+    if not seq:
+        raise SerializationError("protein sequence '': empty")
+    bad = sorted({c for c in seq if c not in RESIDUE_LETTERS})
+    if bad:
+        pos = next(i for i, c in enumerate(seq) if c in bad)
+        raise SerializationError(
+            f"protein sequence {_short(sequence)}: invalid character(s) {''.join(bad)!r} "
+            f"(first at position {pos}); allowed: the 26 letters A-Z"
+        )
+    return seq
+
+
+def wrap_protein(sequence: str) -> str:
+    return _wrap("protein", "".join(residue_token(c) for c in normalize_protein(sequence)))
+
+
+def validate_structure_codes(codes: Sequence[int], sequence: str | None = None) -> list[int]:
+    out = []
+    for i, c in enumerate(codes):
+        if isinstance(c, bool) or not isinstance(c, (int,)) and not hasattr(c, "__index__"):
+            raise SerializationError(f"protein structure code {_short(c)} at position {i}: not an integer")
+        c = int(c)
+        if not 0 <= c < N_PROTEIN_STRUCTURE_CODES:
+            raise SerializationError(
+                f"protein structure code {c} at position {i}: outside 0-{N_PROTEIN_STRUCTURE_CODES - 1}"
+            )
+        out.append(c)
+    if not out:
+        raise SerializationError("protein structure codes: empty")
+    if sequence is not None:
+        n = len(normalize_protein(sequence))
+        if n != len(out):
+            raise SerializationError(
+                f"protein structure: {len(out)} codes but the sequence has {n} residues; they must match"
+            )
+    return out
+
+
+def wrap_prot3d(codes: Sequence[int], sequence: str | None = None) -> str:
+    codes = validate_structure_codes(codes, sequence)
+    return _wrap("prot3d", "".join(structure_token(c) for c in codes))
+
+
+# ---------------------------------------------------------------- molecule 3D (joint tokens)
+
+_JOINT = re.compile(r"\[([^\[\]\s]+) (-?\d+)\]")
+
+
+def parse_joint_tokens(struct_sfi: str) -> list[tuple[str, int]]:
+    """``[H 3][C 0][Branch1 -1]`` -> [("[H]", 3), ("[C]", 0), ("[Branch1]", -1)]."""
+    pairs = [(f"[{m.group(1)}]", int(m.group(2))) for m in _JOINT.finditer(struct_sfi)]
+    rebuilt = "".join(f"{s[:-1]} {c}]" for s, c in pairs)
+    if not pairs or rebuilt != struct_sfi:
+        raise SerializationError(
+            f"molecule 3D tokens {_short(struct_sfi)}: not a sequence of [SYMBOL CODE] joint tokens"
+        )
+    for i, (sym, code) in enumerate(pairs):
+        if code != NON_ATOM_CODE and not 0 <= code < N_MOL3D_CODES:
+            raise SerializationError(
+                f"molecule 3D token {sym[:-1]} {code}] at position {i}: code outside 0-{N_MOL3D_CODES - 1}"
+            )
+    return pairs
+
+
+def wrap_mol3d(struct_sfi: str) -> str:
+    """Wrap a MolStrucTok joint-token string (see :mod:`biomatrix_plugin.mol3d` to make one)."""
+    parse_joint_tokens(struct_sfi)
+    return _wrap("mol3d", struct_sfi)
+
+
+def wrap(modality: str, value) -> str:
+    """Dispatch used by the CLI and the LLaMA-Factory formatting."""
+    if modality == "smiles":
+        return wrap_smiles(value)
+    if modality == "selfies":
+        return wrap_selfies(value)
+    if modality == "protein":
+        return wrap_protein(value)
+    if modality == "prot3d":
+        if isinstance(value, str):
+            value = [int(v) for v in value.replace(",", " ").split()]
+        return wrap_prot3d(value)
+    if modality == "mol3d":
+        return wrap_mol3d(value)
+    raise SerializationError(f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}")
+
+
+# ---------------------------------------------------------------- unwrap
+
+_RESIDUE_TOKEN = re.compile(r"<A ([A-Z])>")
+_STRUCT_TOKEN = re.compile(r"<S (\d+)>")
+
+
+@dataclass
+class Segment:
+    """One wrapped segment found in text. ``value`` is None when ``error`` says why it is malformed."""
+
+    modality: str
+    start: int  # character span of the whole segment, wrappers included
+    end: int
+    payload: str
+    value: object = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Unwrapped:
+    segments: list[Segment] = field(default_factory=list)
+    text: str = ""  # the input with every segment replaced by a placeholder like {smiles0}
+
+    @property
+    def errors(self) -> list[Segment]:
+        return [s for s in self.segments if not s.ok]
+
+    def values(self, modality: str) -> list:
+        return [s.value for s in self.segments if s.modality == modality and s.ok]
+
+    def first(self, modality: str):
+        vals = self.values(modality)
+        return vals[0] if vals else None
+
+
+def _parse_payload(modality: str, payload: str) -> object:
+    if modality == "smiles":
+        return validate_smiles(payload)
+    if modality == "selfies":
+        symbols = split_selfies(payload)
+        return "".join(symbols)
+    if modality == "protein":
+        residues = _RESIDUE_TOKEN.findall(payload)
+        if "".join(residue_token(r) for r in residues) != payload or not residues:
+            raise SerializationError(f"protein segment {_short(payload)}: not a sequence of <A X> tokens")
+        return "".join(residues)
+    if modality == "prot3d":
+        codes = [int(c) for c in _STRUCT_TOKEN.findall(payload)]
+        if "".join(structure_token(c) for c in codes) != payload:
+            raise SerializationError(f"protein 3D segment {_short(payload)}: not a sequence of <S n> tokens")
+        return validate_structure_codes(codes)
+    if modality == "mol3d":
+        parse_joint_tokens(payload)
+        return payload
+    raise AssertionError(modality)
+
+
+_BOUNDARY = {}
+for _m, (_s, _e) in CONTROL_TOKENS.items():
+    _BOUNDARY[_s] = (_m, "start")
+    _BOUNDARY[_e] = (_m, "end")
+_BOUNDARY_RE = re.compile("|".join(re.escape(t) for t in _BOUNDARY))
+
+
+def unwrap(text: str) -> Unwrapped:
+    """Find every wrapped segment in ``text``; malformed ones (unclosed, stray end, mismatched end,
+    bad payload) are returned with ``error`` set instead of raising."""
+    result = Unwrapped()
+    pieces: list[str] = []
+    cursor = 0
+    open_mod: str | None = None
+    open_at = 0
+    counts: dict[str, int] = {}
+
+    def emit(seg: Segment) -> None:
+        nonlocal cursor
+        pieces.append(text[cursor : seg.start])
+        idx = counts.get(seg.modality, 0)
+        counts[seg.modality] = idx + 1
+        pieces.append("{" + f"{seg.modality}{idx}" + "}")
+        cursor = seg.end
+        result.segments.append(seg)
+
+    for m in _BOUNDARY_RE.finditer(text):
+        modality, kind = _BOUNDARY[m.group(0)]
+        if kind == "start":
+            if open_mod is not None:
+                emit(Segment(open_mod, open_at, m.start(), text[open_at + len(CONTROL_TOKENS[open_mod][0]) : m.start()],
+                             error=f"{CONTROL_TOKENS[open_mod][0]} not closed before {m.group(0)}"))
+            open_mod, open_at = modality, m.start()
+            continue
+        if open_mod is None:
+            emit(Segment(modality, m.start(), m.end(), "", error=f"{m.group(0)} without a matching start"))
+            continue
+        payload = text[open_at + len(CONTROL_TOKENS[open_mod][0]) : m.start()]
+        if modality != open_mod:
+            seg = Segment(open_mod, open_at, m.end(), payload,
+                          error=f"{CONTROL_TOKENS[open_mod][0]} closed by {m.group(0)}")
+        else:
+            seg = Segment(modality, open_at, m.end(), payload)
+            try:
+                seg.value = _parse_payload(modality, payload)
+            except SerializationError as exc:
+                seg.error = str(exc)
+        emit(seg)
+        open_mod = None
+    if open_mod is not None:
+        start_tok = CONTROL_TOKENS[open_mod][0]
+        emit(Segment(open_mod, open_at, len(text), text[open_at + len(start_tok):],
+                     error=f"{start_tok} not closed (text ended)"))
+    pieces.append(text[cursor:])
+    result.text = "".join(pieces)
+    return result
