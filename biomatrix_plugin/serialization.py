@@ -62,11 +62,12 @@ def wrap_smiles(smiles: str, canonicalize: bool = False) -> str:
 
 # ---------------------------------------------------------------- SELFIES
 
-_SELFIES_SYMBOL = re.compile(r"\[[^\[\]\s]+\]")
+_SELFIES_SYMBOL = re.compile(r"\[[^\[\]\s]+\]|\.")
+FRAGMENT_SEPARATOR = "."  # SELFIES keeps SMILES' dot between fragments; the base BPE has it as one token
 
 
 def split_selfies(selfies: str) -> list[str]:
-    """Split a SELFIES string into symbols; raises if anything lies outside brackets."""
+    """Split a SELFIES string into symbols (and ``.`` fragment separators); raises on anything else."""
     symbols = _SELFIES_SYMBOL.findall(selfies)
     if "".join(symbols) != selfies or not symbols:
         raise SerializationError(f"SELFIES {_short(selfies)}: not a sequence of [bracketed] symbols")
@@ -100,7 +101,7 @@ def wrap_selfies(
         selfies = smiles_to_selfies(smiles)
     symbols = split_selfies(selfies)
     allowed = set(vocabulary) if vocabulary is not None else _default_selfies_symbols()
-    unknown = sorted({s for s in symbols if s not in allowed})
+    unknown = sorted({s for s in symbols if s not in allowed and s != FRAGMENT_SEPARATOR})
     if unknown:
         raise SerializationError(
             f"SELFIES {_short(selfies)}: symbols not in the vocabulary: {', '.join(unknown[:10])}"
