@@ -20,6 +20,10 @@ from pathlib import Path
 from .vocabulary import Vocabulary, load_vocabulary
 
 EXTENSION_REPORT = "biomatrix_extension.json"
+# Qwen3 base uses <|endoftext|> as both eos and pad, so LLaMA-Factory's pt collator (labels[input == pad] =
+# -100) removes every document separator from the loss. An existing, never-generated special token as pad
+# keeps separators trainable without adding a row.
+PAD_TOKEN = "<|vision_pad|>"
 
 
 @dataclass
@@ -33,6 +37,7 @@ class ExtensionReport:
     rows_before: int
     rows_after: int
     tied_embeddings: bool
+    pad_token: str
     seed: int
     noise_scale: float
     vocab_sha256: str
@@ -126,6 +131,13 @@ def extend_model(
             noise = torch.randn(means.shape, generator=gen, dtype=torch.float32) * (noise_scale / math.sqrt(d))
             weight.index_copy_(0, index, (means + noise).to(weight.dtype))
 
+    if extended.pad_token_id is None or extended.pad_token_id == extended.eos_token_id:
+        if PAD_TOKEN in extended.get_vocab():
+            extended.pad_token = PAD_TOKEN
+    model.config.pad_token_id = extended.pad_token_id
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = extended.pad_token_id
+
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.vocab_size = rows_after
     model.save_pretrained(out_dir)
@@ -133,7 +145,7 @@ def extend_model(
     report = ExtensionReport(
         base=str(base_dir), n_base_tokens=n_base, n_added=len(added), n_already_present=len(present),
         first_new_id=min(new_ids), last_new_id=max(new_ids), rows_before=rows_before, rows_after=rows_after,
-        tied_embeddings=tied, seed=seed, noise_scale=noise_scale, vocab_sha256=vocabulary_digest(vocab),
+        tied_embeddings=tied, pad_token=extended.pad_token, seed=seed, noise_scale=noise_scale, vocab_sha256=vocabulary_digest(vocab),
     )
     (out_dir / EXTENSION_REPORT).write_text(json.dumps(asdict(report), indent=2) + "\n")
     return report

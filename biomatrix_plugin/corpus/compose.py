@@ -1,0 +1,89 @@
+"""Stochastic composition (report §3.1): optional fields are included with a configured probability and
+interchangeable components are emitted in a random order, so the model never sees one fixed schema.
+
+Randomness comes from a per-record ``random.Random`` seeded by (build seed, dataset, record position), so
+an instance does not depend on how records were split into shards or which worker built them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Mapping
+
+
+def record_rng(seed: int, dataset: str, source: str, position: int) -> random.Random:
+    # str seeds go through SHA-512 in CPython, so this is stable across processes and PYTHONHASHSEED
+    return random.Random(f"{seed}|{dataset}|{source}|{position}")
+
+
+@dataclass
+class Component:
+    key: str  # field name, used for the probability lookup and for tests
+    text: str  # rendered line(s)
+
+
+def include(rng: random.Random, probabilities: Mapping[str, float], key: str, default: float) -> bool:
+    p = float(probabilities.get(key, default))
+    return p >= 1.0 or (p > 0.0 and rng.random() < p)
+
+
+def compose(rng: random.Random, components: list[Component], shuffle: bool = True, sep: str = "\n") -> str:
+    """Join components in a random order (the order of ``components`` when ``shuffle`` is False)."""
+    parts = list(components)
+    if shuffle:
+        rng.shuffle(parts)
+    return sep.join(c.text for c in parts)
+
+
+def sample_views(
+    rng: random.Random,
+    available: list[str],
+    probabilities: Mapping[str, float],
+    defaults: Mapping[str, float],
+    minimum: int = 1,
+) -> list[str]:
+    """Pick the structural views to show; when the coin flips pick fewer than ``minimum``, top up with
+    random available views so that every instance carries at least one representation of the entity."""
+    chosen = [v for v in available if include(rng, probabilities, v, defaults.get(v, 0.5))]
+    rest = [v for v in available if v not in chosen]
+    while len(chosen) < minimum and rest:
+        chosen.append(rest.pop(rng.randrange(len(rest))))
+    return chosen
+
+
+# ---------------------------------------------------------------- numbers with sensible precision
+
+def format_sig(value: float, digits: int = 3) -> str:
+    """Round to ``digits`` significant digits, never in scientific notation: 0.012345 -> '0.0123',
+    12345.6 -> '12346' (integers keep all their digits)."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    rounded = round(value, decimals)
+    if decimals == 0:
+        return str(int(round(rounded)))
+    text = f"{rounded:.{decimals}f}"
+    return text
+
+
+def format_fixed(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return "0" if decimals == 0 and text == "-0" else text
+
+
+# concentration units from small to large; values are shown in the unit that keeps them in [1, 1000)
+_CONC_UNITS = (("fM", 1e-6), ("pM", 1e-3), ("nM", 1.0), ("µM", 1e3), ("mM", 1e6), ("M", 1e9))
+
+
+def format_concentration_nm(value_nm: float, digits: int = 3) -> str:
+    """A concentration given in nM -> readable text, e.g. 0.25 -> '250 pM', 12500 -> '12.5 µM'."""
+    if value_nm <= 0:
+        return f"{format_sig(value_nm, digits)} nM"
+    unit, scale = _CONC_UNITS[0]
+    for name, factor in _CONC_UNITS:
+        if value_nm >= factor:
+            unit, scale = name, factor
+    return f"{format_sig(value_nm / scale, digits)} {unit}"

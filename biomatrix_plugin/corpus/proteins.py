@@ -1,0 +1,138 @@
+"""Protein-centric builders (report §3.1.3).
+
+* UniRef-style FASTA: the 1D view only.
+* UniProt ``.dat`` (Swiss-Prot / TrEMBL): the 1D view plus a composite annotation instance under
+  stochastic composition (evidence codes and citations already removed by the parser).
+* Structures (PDB / mmCIF / AFDB): the three-view pattern of :mod:`biomatrix_plugin.protein3d`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Mapping
+
+from .compose import Component, compose, include, sample_views
+from .records import RecordRejected
+
+COMMENT_LABELS = {
+    "function": "Function",
+    "catalytic_activity": "Catalytic activity",
+    "subcellular_location": "Subcellular location",
+    "subunit": "Subunit",
+    "tissue_specificity": "Tissue specificity",
+    "domain": "Domain",
+    "pathway": "Pathway",
+    "similarity": "Similarity",
+    "disease": "Disease",
+    "cofactor": "Cofactor",
+    "activity_regulation": "Activity regulation",
+    "induction": "Induction",
+    "ptm": "Post-translational modification",
+}
+
+DEFAULT_ANNOTATION_PROBS = {
+    "name": 0.9, "alt_names": 0.3, "ec_numbers": 0.6, "gene": 0.5, "organism": 0.8, "lineage": 0.4,
+    "keywords": 0.5, "function": 0.9, "catalytic_activity": 0.7, "subcellular_location": 0.7,
+    "comments": 0.5,  # default for the other comment topics
+}
+
+
+def wrapped_sequence(sequence: str, ident: str, max_length: int | None = None) -> str:
+    from ..serialization import SerializationError, wrap_protein
+
+    if max_length is not None and len(sequence) > max_length:
+        raise RecordRejected(f"{ident}: sequence has {len(sequence)} residues, more than max_length={max_length}")
+    try:
+        return wrap_protein(sequence)
+    except SerializationError as exc:
+        raise RecordRejected(f"{ident}: {exc}") from None
+
+
+def build_fasta_sequence(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
+    """UniRef FASTA entry -> the 1D view (the wrapped sequence, nothing else by default).
+
+    params: ``max_length``; ``name_probability`` (default 0): prepend the header's description."""
+    text = wrapped_sequence(record["sequence"], record["id"], params.get("max_length"))
+    desc = _uniref_name(record.get("description", ""))
+    if desc and include(rng, {"name": params.get("name_probability", 0.0)}, "name", 0.0):
+        text = f"{desc}\n{text}"
+    return [{"text": text}]
+
+
+def _uniref_name(description: str) -> str:
+    # "Peptidylprolyl isomerase n=1 Tax=Triplophysa tibetana TaxID=1585045 RepID=..." -> cluster name
+    for marker in (" n=", " Tax=", " OS="):
+        idx = description.find(marker)
+        if idx >= 0:
+            description = description[:idx]
+    return description.strip()
+
+
+def _annotation_components(entry: Mapping[str, Any], rng: random.Random, probs: Mapping[str, float]) -> list[Component]:
+    out: list[Component] = []
+
+    def maybe(key: str, text: str | None, prob_key: str | None = None) -> None:
+        if text and include(rng, probs, prob_key or key, DEFAULT_ANNOTATION_PROBS.get(prob_key or key, 0.5)):
+            out.append(Component(key, text))
+
+    maybe("name", entry.get("name") and f"Protein name: {entry['name']}")
+    if entry.get("alt_names"):
+        maybe("alt_names", "Alternative names: " + "; ".join(entry["alt_names"]))
+    if entry.get("ec_numbers"):
+        maybe("ec_numbers", "EC number: " + ", ".join(entry["ec_numbers"]))
+    maybe("gene", entry.get("gene") and f"Gene: {entry['gene']}")
+    maybe("organism", entry.get("organism") and f"Organism: {entry['organism']}")
+    if entry.get("lineage"):
+        maybe("lineage", "Taxonomic lineage: " + " > ".join(entry["lineage"]))
+    if entry.get("keywords"):
+        keywords = list(entry["keywords"])
+        rng.shuffle(keywords)  # interchangeable annotation entries
+        maybe("keywords", "Keywords: " + ", ".join(keywords))
+    for topic, texts in entry.get("comments", {}).items():
+        label = COMMENT_LABELS.get(topic, topic.replace("_", " ").capitalize())
+        prob_key = topic if topic in DEFAULT_ANNOTATION_PROBS else "comments"
+        if topic in probs:
+            prob_key = topic
+        maybe(topic, f"{label}: " + " ".join(texts), prob_key)
+    return out
+
+
+def build_uniprot_entry(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
+    """Parsed UniProt entry -> [1D view] + composite annotation instance.
+
+    params: ``annotations`` {field: probability}, ``emit_sequence_view`` (default true),
+    ``sequence_probability`` in the composite (default 1.0), ``max_length``, ``shuffle``.
+    A composite with no sampled annotation gets one annotation drawn at random so it is never just the
+    1D view again."""
+    ident = record["id"]
+    wrapped = wrapped_sequence(record["sequence"], ident, params.get("max_length"))
+    probs = {**DEFAULT_ANNOTATION_PROBS, **params.get("annotations", {})}
+    instances: list[dict] = []
+    if params.get("emit_sequence_view", True):
+        instances.append({"text": wrapped})
+    components = _annotation_components(record, rng, probs)
+    if not components:
+        everything = _annotation_components(record, rng, {k: 1.0 for k in probs} | {"comments": 1.0})
+        if not everything:
+            if not instances:
+                raise RecordRejected(f"{ident}: no annotations to build a composite instance from")
+            return instances
+        components = [everything[rng.randrange(len(everything))]]
+    views = {"protein": f"Sequence: {wrapped}"}
+    for view in sample_views(rng, list(views), {"protein": params.get("sequence_probability", 1.0)}, {"protein": 1.0}):
+        components.append(Component(view, views[view]))
+    instances.append({"text": compose(rng, components, shuffle=bool(params.get("shuffle", True)))})
+    return instances
+
+
+def build_protein_structure(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
+    """A structure file (PDB / mmCIF / AFDB) -> the three-view instances of :mod:`biomatrix_plugin.protein3d`."""
+    try:
+        from ..protein3d import three_view_instances  # type: ignore[attr-defined]
+    except ImportError:
+        raise RecordRejected("structure views need biomatrix_plugin.protein3d (three_view_instances), not installed") from None
+    try:
+        instances = three_view_instances(record["path"], rng=rng, **params.get("protein3d", {}))
+    except (ValueError, OSError) as exc:
+        raise RecordRejected(f"{record['path']}: {exc}") from None
+    return [i if isinstance(i, dict) else {"text": str(i)} for i in instances]

@@ -1,0 +1,51 @@
+"""The ``biomatrix`` dataset formatting: rows that hold raw entities next to text templates.
+
+A template field contains placeholders ``{column|modality}``; each is replaced by the wrapped
+serialization of that row's ``column``:
+
+    {"instruction": "What does {seq|protein} bind?", "output": "{ligand|smiles}",
+     "seq": "MKTAYIAK", "ligand": "CCO"}
+
+Modalities: smiles, selfies (a SELFIES string, or ``{col|selfies_from_smiles}`` to convert a SMILES),
+protein, prot3d (list or space-separated codes), mol3d (a joint-token string). Other braces are left
+alone, so JSON or code in prompts needs no escaping. Serializing at load time keeps the stored rows
+readable and lets one dataset feed SMILES and SELFIES variants.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from .serialization import SerializationError, wrap, wrap_selfies
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\|(smiles|selfies|selfies_from_smiles|protein|prot3d|mol3d)\}")
+
+
+class FormattingError(ValueError):
+    pass
+
+
+def render(template: str, row: Mapping[str, Any], where: str = "row") -> str:
+    def sub(match: re.Match) -> str:
+        column, modality = match.group(1), match.group(2)
+        if column not in row or row[column] in (None, ""):
+            raise FormattingError(f"{where}: placeholder {match.group(0)} but column {column!r} is missing or empty")
+        try:
+            if modality == "selfies_from_smiles":
+                return wrap_selfies(smiles=row[column])
+            return wrap(modality, row[column])
+        except SerializationError as exc:
+            raise FormattingError(f"{where}: column {column!r}: {exc}") from exc
+
+    if not isinstance(template, str):
+        return template
+    return PLACEHOLDER.sub(sub, template)
+
+
+def render_row(row: Mapping[str, Any], fields: list[str], where: str = "row") -> dict[str, Any]:
+    out = dict(row)
+    for f in fields:
+        if f and f in out:
+            out[f] = render(out[f], row, where)
+    return out

@@ -1,0 +1,91 @@
+"""What the plugin changes inside LLaMA-Factory 0.9.5 (applied by :mod:`.hook` on import).
+
+1. Registers the ``biomatrix`` dataset formatting (see :mod:`.formatting`): alpaca-style columns whose
+   text fields may hold ``{column|modality}`` placeholders, serialized at load time.
+2. Stage ``pt`` packing: 0.9.5 concatenates each map batch (``preprocessing_batch_size`` rows) and drops
+   the tail that does not fill a ``cutoff_len`` block, losing up to cutoff_len-1 tokens per batch. The
+   patched processor keeps that tail as one shorter block; the collator pads it, and because the
+   extended tokenizer's pad token is distinct from eos (see :mod:`.extend`), padding is masked while the
+   document separators stay in the loss. ``BIOMATRIX_PT_KEEP_REMAINDER=0`` restores stock behaviour.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from itertools import chain
+
+logger = logging.getLogger("biomatrix_plugin")
+
+FORMATTING_NAME = "biomatrix"
+SUPPORTED_VERSIONS = ("0.9.5",)
+
+
+def _check_version() -> None:
+    import llamafactory
+
+    version = getattr(llamafactory, "__version__", "unknown")
+    if version not in SUPPORTED_VERSIONS:
+        logger.warning("biomatrix_plugin was written against LLaMA-Factory %s; found %s", SUPPORTED_VERSIONS, version)
+
+
+def register_converter(converter_module) -> None:
+    if FORMATTING_NAME in converter_module.DATASET_CONVERTERS:
+        return
+    from .formatting import render_row
+
+    base = converter_module.AlpacaDatasetConverter
+
+    class BiomatrixDatasetConverter(base):
+        """Alpaca columns + ``{column|modality}`` placeholders rendered before conversion."""
+
+        def __call__(self, example):
+            attr = self.dataset_attr
+            fields = [attr.prompt, attr.query, attr.response, attr.system]
+            where = f"dataset {attr.dataset_name!r}, row {_row_hint(example)}"
+            return super().__call__(render_row(example, fields, where))
+
+    converter_module.register_dataset_converter(FORMATTING_NAME, BiomatrixDatasetConverter)
+
+
+def _row_hint(example) -> str:
+    for key in ("id", "idx", "index", "cid", "pid"):
+        if key in example:
+            return f"{key}={example[key]!r}"
+    text = repr(dict(example))
+    return text[:120] + ("..." if len(text) > 120 else "")
+
+
+def pack_with_remainder(token_lists: list[list[int]], block_size: int) -> tuple[list[list[int]], int]:
+    """Concatenate and cut into ``block_size`` blocks, keeping the last partial block.
+
+    Returns (blocks, tokens the stock packing would have dropped)."""
+    flat = list(chain.from_iterable(token_lists))
+    blocks = [flat[i : i + block_size] for i in range(0, len(flat), block_size)]
+    return blocks, len(flat) % block_size
+
+
+def patch_pretrain_packing(pretrain_module) -> None:
+    cls = pretrain_module.PretrainDatasetProcessor
+    if getattr(cls, "_biomatrix_patched", False):
+        return
+    _check_version()
+    stock = cls.preprocess_dataset
+
+    def preprocess_dataset(self, examples):
+        if not self.data_args.packing or os.environ.get("BIOMATRIX_PT_KEEP_REMAINDER") == "0":
+            return stock(self, examples)
+        eos = "<|end_of_text|>" if self.data_args.template == "llama3" else self.tokenizer.eos_token
+        texts = [messages[0]["content"] + eos for messages in examples["_prompt"]]
+        tokenized = self.tokenizer(texts, add_special_tokens=False)
+        blocks, kept = pack_with_remainder(tokenized["input_ids"], self.data_args.cutoff_len)
+        if kept:
+            logger.info("biomatrix: kept a %d-token tail block that stock packing drops", kept)
+        result = {"input_ids": blocks, "attention_mask": [[1] * len(b) for b in blocks]}
+        if getattr(self.tokenizer, "add_bos_token", False):
+            for block in result["input_ids"]:
+                block[0] = self.tokenizer.bos_token_id
+        return result
+
+    cls.preprocess_dataset = preprocess_dataset
+    cls._biomatrix_patched = True
