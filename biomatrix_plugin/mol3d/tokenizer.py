@@ -1,0 +1,355 @@
+"""MolStrucTok encode (3D molecule -> joint tokens + codes) and decode (joint tokens -> 3D molecule).
+
+Both directions work on lists: the per-molecule RDKit/SELFIES work is a plain loop, the geometry is
+vectorized over all atoms of all molecules, and the network runs once per call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .errors import Mol3DError
+from .geometry import denormalize, generation_descriptors, normalize, reconstruct, reference_atoms
+from .joint_tokens import (atom_symbol_mask, atom_symbol_mask_by_decoder, build_struct_sfi,
+                           parse_struct_sfi, split_symbols)
+from .model import MolStrucTokVQVAE, load_vqvae
+
+CHECKPOINT_ENV = "BIOMATRIX_MOLSTRUCTOK_CKPT"
+CHECKPOINT_NAME = "molstructok_vqvae.bin"
+DEFAULT_MAX_ATOMS = 256  # explicit hydrogens included
+
+
+def default_checkpoint() -> Path:
+    """``$BIOMATRIX_MOLSTRUCTOK_CKPT``, else ``~/.cache/biomatrix/molstructok_vqvae.bin``, else the
+    project's reference copy ``<repo>/../shared/reference/molstructok_vqvae.bin``."""
+    env = os.environ.get(CHECKPOINT_ENV)
+    if env:
+        return Path(env)
+    candidates = [
+        Path.home() / ".cache" / "biomatrix" / CHECKPOINT_NAME,
+        Path(__file__).resolve().parents[2].parent / "shared" / "reference" / CHECKPOINT_NAME,
+    ]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise Mol3DError(
+        f"no MolStrucTok checkpoint found: set ${CHECKPOINT_ENV} or pass --checkpoint "
+        f"(looked in {', '.join(str(c) for c in candidates)})"
+    )
+
+
+@dataclass
+class EncodedMol:
+    """One molecule's tokens. ``error`` is set (and the rest empty) when it was rejected."""
+
+    struct_sfi: str = ""
+    codes: list[int] = field(default_factory=list)
+    smiles: str = ""  # the canonical kekulé non-isomeric SMILES whose atom order the tokens follow
+    atom_order: list[int] = field(default_factory=list)  # input atom index of each token-order atom
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Prepared:
+    symbols: list[str]
+    mask: list[bool]
+    smiles: str
+    order: np.ndarray
+    pos: np.ndarray
+    focus: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+
+
+def _label(record: str | int | None) -> str:
+    return "" if record is None or record == "" else f"record {record}: "
+
+
+def check_3d(mol, record: str | int | None = None, max_atoms: int = DEFAULT_MAX_ATOMS) -> None:
+    """Raise Mol3DError unless ``mol`` is one fragment with a 3D conformer and at most ``max_atoms``."""
+    from rdkit import Chem
+
+    where = _label(record)
+    if mol is None:
+        raise Mol3DError(f"{where}RDKit could not read the molecule")
+    n = mol.GetNumAtoms()
+    if n == 0:
+        raise Mol3DError(f"{where}molecule has no atoms")
+    if n > max_atoms:
+        raise Mol3DError(f"{where}{n} atoms (hydrogens included) exceed the limit of {max_atoms}")
+    if mol.GetNumConformers() == 0:
+        raise Mol3DError(f"{where}no conformer (embed one first, e.g. --embed)")
+    conf = mol.GetConformer()
+    pos = conf.GetPositions()
+    if not conf.Is3D() or (n > 3 and np.all(pos[:, 2] == 0.0)):
+        raise Mol3DError(f"{where}conformer is 2D; MolStrucTok needs 3D coordinates (or use --embed)")
+    if not np.all(np.isfinite(pos)):
+        raise Mol3DError(f"{where}conformer has non-finite coordinates")
+    n_frags = len(Chem.GetMolFrags(mol))
+    if n_frags > 1:
+        raise Mol3DError(f"{where}{n_frags} disconnected fragments (salt or mixture); "
+                         "tokenize one fragment at a time")
+
+
+def _has_implicit_hydrogens(mol) -> bool:
+    return any(a.GetNumImplicitHs() or a.GetNumExplicitHs() for a in mol.GetAtoms())
+
+
+def embed_3d(mol_or_smiles, seed: int = 42, mmff: bool = True):
+    """ETKDG conformer (+ MMFF) with explicit hydrogens, for input without 3D coordinates."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.MolFromSmiles(mol_or_smiles) if isinstance(mol_or_smiles, str) else Chem.Mol(mol_or_smiles)
+    if mol is None:
+        raise Mol3DError(f"SMILES {mol_or_smiles!r}: RDKit cannot parse it")
+    mol = Chem.AddHs(mol)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = seed
+    if AllChem.EmbedMolecule(mol, params) != 0:
+        raise Mol3DError(f"{Chem.MolToSmiles(Chem.RemoveHs(mol))}: ETKDG could not embed a conformer")
+    if mmff:
+        try:
+            AllChem.MMFFOptimizeMolecule(mol)
+        except Exception:  # no MMFF parameters for an element: keep the ETKDG geometry
+            pass
+    return mol
+
+
+class MolStrucTok:
+    """Encoder/decoder bound to one checkpoint. Thread count is left to the caller (torch default)."""
+
+    def __init__(self, checkpoint: str | Path | None = None, max_atoms: int = DEFAULT_MAX_ATOMS,
+                 add_hydrogens: bool = True, model: MolStrucTokVQVAE | None = None):
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.model = model if model is not None else load_vqvae(checkpoint or default_checkpoint())
+        self.model.eval()
+        self.max_atoms = max_atoms
+        self.add_hydrogens = add_hydrogens
+        self._table: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ encode
+    def _prepare(self, mol, record) -> _Prepared:
+        import selfies as sf
+        from rdkit import Chem
+
+        where = _label(record)
+        check_3d(mol, record, self.max_atoms)
+        if self.add_hydrogens and _has_implicit_hydrogens(mol):
+            mol = Chem.AddHs(mol, addCoords=True)
+            if mol.GetNumAtoms() > self.max_atoms:
+                raise Mol3DError(f"{where}{mol.GetNumAtoms()} atoms with hydrogens exceed the limit of "
+                                 f"{self.max_atoms}")
+        smiles = Chem.MolToSmiles(mol, canonical=True, kekuleSmiles=True, isomericSmiles=False)
+        order = np.asarray(json.loads(mol.GetProp("_smilesAtomOutputOrder").replace(",]", "]")),
+                           dtype=np.int64)
+        try:
+            selfies = sf.encoder(smiles)
+        except Exception as exc:  # selfies.EncoderError: element, charge or valence it cannot express
+            raise Mol3DError(f"{where}SELFIES cannot express {smiles}: {exc}") from exc
+        if selfies is None:
+            raise Mol3DError(f"{where}SELFIES cannot express {smiles}")
+        symbols = split_symbols(selfies)
+        mask = atom_symbol_mask(symbols)
+        n = mol.GetNumAtoms()
+        if sum(mask) != n:
+            mask = atom_symbol_mask_by_decoder(selfies, len(symbols))
+        if sum(mask) != n:
+            raise Mol3DError(f"{where}SELFIES of {smiles} has {sum(mask)} atom symbols for {n} atoms")
+        adj = Chem.GetAdjacencyMatrix(mol)[np.ix_(order, order)]
+        focus, c1, c2 = reference_atoms(adj, where)
+        pos = mol.GetConformer().GetPositions()[order]
+        return _Prepared(symbols, mask, smiles, order, pos, focus, c1, c2)
+
+    def encode_mols(self, mols: Sequence, records: Sequence | None = None,
+                    on_error: str = "raise") -> list[EncodedMol]:
+        """Encode RDKit molecules (explicit or implicit H, one 3D conformer each).
+
+        ``on_error="raise"`` raises :class:`Mol3DError` on the first bad molecule; ``"record"`` returns
+        an :class:`EncodedMol` with ``error`` set in its place. ``records`` names molecules in messages
+        (default: their position)."""
+        if on_error not in ("raise", "record"):
+            raise ValueError("on_error must be 'raise' or 'record'")
+        names = list(records) if records is not None else list(range(len(mols)))
+        results: list[EncodedMol] = [EncodedMol() for _ in mols]
+        prepared: list[tuple[int, _Prepared]] = []
+        for i, mol in enumerate(mols):
+            try:
+                prepared.append((i, self._prepare(mol, names[i])))
+            except Mol3DError as exc:
+                if on_error == "raise":
+                    raise
+                results[i].error = str(exc)
+        if not prepared:
+            return results
+        sizes = np.array([len(p.pos) for _, p in prepared], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        offset = np.repeat(starts, sizes)
+        local = np.arange(sizes.sum()) - offset
+        pos = np.concatenate([p.pos for _, p in prepared])
+        focus = np.concatenate([p.focus for _, p in prepared]) + offset
+        c1 = np.concatenate([p.c1 for _, p in prepared]) + offset
+        c2 = np.concatenate([p.c2 for _, p in prepared]) + offset
+        desc = generation_descriptors(pos, local, focus, c1, c2)
+        finite = np.isfinite(desc).all(1)
+        codes = self.model.encode(normalize(np.where(finite[:, None], desc, 0.0))).numpy()
+        for k, (i, p) in enumerate(prepared):
+            s, e = starts[k], starts[k] + sizes[k]
+            if not finite[s:e].all():
+                bad = int(np.argmin(finite[s:e]))
+                msg = (f"{_label(names[i])}atom {bad} (token order) has a degenerate reference frame "
+                       "(its focus and reference atoms are collinear or coincide)")
+                if on_error == "raise":
+                    raise Mol3DError(msg)
+                results[i].error = msg
+                continue
+            mol_codes = codes[s:e].tolist()
+            results[i] = EncodedMol(build_struct_sfi(p.symbols, p.mask, mol_codes), mol_codes,
+                                    p.smiles, p.order.tolist())
+        return results
+
+    def encode_mol(self, mol, record=None) -> EncodedMol:
+        return self.encode_mols([mol], None if record is None else [record])[0]
+
+    # ------------------------------------------------------------------ decode
+    def code_table(self) -> np.ndarray:
+        """(n_codes, 4) de-normalized (d, theta, |phi|, sign) of every codebook entry."""
+        if self._table is None:
+            with torch.no_grad():
+                n = self.model.quantizer.n_codes
+                mu, sign = self.model.decode_codes(torch.arange(n))
+            self._table = denormalize(mu, sign)
+        return self._table
+
+    def decode_many(self, struct_sfis: Sequence[str], mmff: bool = False, assign_stereo: bool = True,
+                    records: Sequence | None = None, on_error: str = "raise") -> list:
+        """Joint-token strings (bare or wrapped) -> RDKit molecules with one 3D conformer, atoms in token
+        order, hydrogens explicit. Rejected strings give ``Mol3DError`` or, with ``on_error="record"``,
+        the error message (a ``str``) in their place."""
+        import selfies as sf
+        from rdkit import Chem
+
+        if on_error not in ("raise", "record"):
+            raise ValueError("on_error must be 'raise' or 'record'")
+        names = list(records) if records is not None else list(range(len(struct_sfis)))
+        table = self.code_table()
+        results: list = [None] * len(struct_sfis)
+        mols, code_lists, refs, keep = [], [], [], []
+        for i, text in enumerate(struct_sfis):
+            where = _label(names[i])
+            try:
+                symbols, codes, _ = parse_struct_sfi(text, where.rstrip(": "))
+                if max(codes) >= len(table):
+                    raise Mol3DError(f"{where}code {max(codes)} outside this checkpoint's 0-{len(table) - 1}")
+                smiles = sf.decoder("".join(symbols))
+                mol = Chem.MolFromSmiles(smiles, sanitize=False) if smiles else None
+                if mol is None:
+                    raise Mol3DError(f"{where}SELFIES decodes to {smiles!r}, which RDKit cannot read")
+                try:
+                    Chem.SanitizeMol(mol)
+                except Exception:  # keep the graph; coordinates do not need sanitization
+                    pass
+                if mol.GetNumAtoms() != len(codes):
+                    raise Mol3DError(f"{where}{len(codes)} atom codes but the tokens decode to "
+                                     f"{mol.GetNumAtoms()} atoms")
+                refs.append(reference_atoms(Chem.GetAdjacencyMatrix(mol), where))
+            except Mol3DError as exc:
+                if on_error == "raise":
+                    raise
+                results[i] = str(exc)
+                continue
+            mols.append(mol)
+            code_lists.append(np.asarray(codes, dtype=np.int64))
+            keep.append(i)
+        if not mols:
+            return results
+        sizes = np.array([len(c) for c in code_lists], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        offset = np.repeat(starts, sizes)
+        focus = np.concatenate([r[0] for r in refs]) + offset
+        c1 = np.concatenate([r[1] for r in refs]) + offset
+        c2 = np.concatenate([r[2] for r in refs]) + offset
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pos = reconstruct(table[np.concatenate(code_lists)], starts, sizes, focus, c1, c2)
+        for k, (i, mol) in enumerate(zip(keep, mols)):
+            p = pos[starts[k]:starts[k] + sizes[k]]
+            if not np.isfinite(p).all():
+                msg = f"{_label(names[i])}reconstruction hit a degenerate frame (collinear reference atoms)"
+                if on_error == "raise":
+                    raise Mol3DError(msg)
+                results[i] = msg
+                continue
+            results[i] = _finish(mol, p, mmff, assign_stereo)
+        return results
+
+    def decode(self, struct_sfi: str, mmff: bool = False, assign_stereo: bool = True):
+        return self.decode_many([struct_sfi], mmff=mmff, assign_stereo=assign_stereo)[0]
+
+
+def _finish(mol, pos: np.ndarray, mmff: bool, assign_stereo: bool):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+    from rdkit.Geometry import Point3D
+
+    conf = Chem.Conformer(mol.GetNumAtoms())
+    conf.Set3D(True)
+    for j, (x, y, z) in enumerate(pos.tolist()):
+        conf.SetAtomPosition(j, Point3D(x, y, z))
+    mol.RemoveAllConformers()
+    mol.AddConformer(conf, assignId=True)
+    if mmff:
+        try:
+            AllChem.MMFFOptimizeMolecule(mol)
+        except Exception:  # missing MMFF parameters: keep the decoded geometry
+            pass
+    if assign_stereo:
+        try:
+            Chem.AssignStereochemistryFrom3D(mol)
+        except Exception:
+            pass
+    return mol
+
+
+# ---------------------------------------------------------------------- module-level API
+
+@lru_cache(maxsize=4)
+def get_tokenizer(checkpoint: str | None = None) -> MolStrucTok:
+    """A cached :class:`MolStrucTok` for ``checkpoint`` (default: :func:`default_checkpoint`)."""
+    return MolStrucTok(checkpoint)
+
+
+def encode_mols(mols: Sequence, checkpoint: str | None = None, on_error: str = "raise") -> list[EncodedMol]:
+    return get_tokenizer(checkpoint).encode_mols(mols, on_error=on_error)
+
+
+def encode_mol(mol, checkpoint: str | None = None) -> EncodedMol:
+    return get_tokenizer(checkpoint).encode_mol(mol)
+
+
+def decode(struct_sfi: str, mmff: bool = False, assign_stereo: bool = True, checkpoint: str | None = None):
+    return get_tokenizer(checkpoint).decode(struct_sfi, mmff=mmff, assign_stereo=assign_stereo)
+
+
+def decode_many(struct_sfis: Sequence[str], mmff: bool = False, assign_stereo: bool = True,
+                checkpoint: str | None = None, on_error: str = "raise") -> list:
+    return get_tokenizer(checkpoint).decode_many(struct_sfis, mmff=mmff, assign_stereo=assign_stereo,
+                                                 on_error=on_error)
+
+
+def mol_to_wrapped_3d(mol, checkpoint: str | None = None) -> str:
+    """``<|mol_3d_start|>[H 3][C 0]...<|mol_3d_end|>`` for one 3D molecule (raises Mol3DError)."""
+    from ..serialization import wrap_mol3d
+
+    return wrap_mol3d(encode_mol(mol, checkpoint).struct_sfi)
