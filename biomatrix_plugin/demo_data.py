@@ -1,0 +1,116 @@
+"""The demo's small corpus: RDKit's bundled NCI molecules and the sample proteins in ``examples/``.
+
+Kept deliberately simple (a fixed text pattern with randomized view order); the full corpus builders with
+stochastic composition live in :mod:`biomatrix_plugin.corpus`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .serialization import SerializationError, smiles_to_selfies, wrap_protein, wrap_selfies, wrap_smiles
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_FASTA = REPO / "examples" / "proteins.fasta"
+
+
+def nci_smiles_path() -> Path:
+    import rdkit
+
+    return Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi"
+
+
+def read_fasta(path: Path) -> list[tuple[str, str]]:
+    records, name, seq = [], None, []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(">"):
+            if name is not None:
+                records.append((name, "".join(seq)))
+            name, seq = line[1:].strip(), []
+        elif line.strip():
+            seq.append(line.strip())
+    if name is not None:
+        records.append((name, "".join(seq)))
+    return records
+
+
+@dataclass
+class BuildCounts:
+    written: dict[str, int] = field(default_factory=dict)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _molecule_text(smiles: str, rng: random.Random) -> str:
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors, rdMolDescriptors
+
+    mol = Chem.MolFromSmiles(smiles)
+    views = [f"SMILES {wrap_smiles(smiles)}", f"SELFIES {wrap_selfies(smiles=smiles)}"]
+    rng.shuffle(views)
+    facts = [
+        f"molecular formula {rdMolDescriptors.CalcMolFormula(mol)}",
+        f"molecular weight {Descriptors.MolWt(mol):.2f}",
+        f"{rdMolDescriptors.CalcNumHBD(mol)} hydrogen bond donors",
+        f"{rdMolDescriptors.CalcNumRings(mol)} rings",
+    ]
+    rng.shuffle(facts)
+    return f"The molecule with {views[0]} is written in {views[1]}. It has {', '.join(facts)}."
+
+
+def build_demo_data(out_dir: str | Path, n_molecules: int = 400, seed: int = 0) -> BuildCounts:
+    """Write demo/cpt_demo.jsonl, demo/sft_smiles2selfies.jsonl, demo/sft_protein_length.jsonl."""
+    from rdkit import RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    counts = BuildCounts()
+    cpt, s2s, plen = [], [], []
+    with open(nci_smiles_path()) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if len(s2s) >= n_molecules:
+                break
+            smiles = line.split()[0]
+            try:
+                smiles_to_selfies(smiles)
+                cpt.append({"text": _molecule_text(smiles, rng)})
+            except SerializationError as exc:
+                counts.rejected.append((f"first_5K.smi:{lineno}", str(exc).replace("\n", " ")))
+                continue
+            s2s.append({
+                "instruction": "Translate the molecule {smiles|smiles} from SMILES into SELFIES.",
+                "input": "",
+                "output": "{smiles|selfies_from_smiles}",
+                "smiles": smiles,
+                "id": f"nci-{lineno}",
+            })
+    for name, seq in read_fasta(SAMPLE_FASTA):
+        cpt.append({"text": f"The protein {name} has the sequence {wrap_protein(seq)}."})
+        for k in range(25):
+            start = rng.randrange(0, max(1, len(seq) - 10))
+            sub = seq[start : start + rng.randint(5, 40)]
+            plen.append({
+                "instruction": f"How many residues does the protein {wrap_protein(sub)} have?",
+                "input": "",
+                "output": str(len(sub)),
+            })
+    rng.shuffle(cpt)
+    for name, rows in (("cpt_demo", cpt), ("sft_smiles2selfies", s2s), ("sft_protein_length", plen)):
+        with open(out / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+        counts.written[name] = len(rows)
+    return counts
+
+
+def write_dataset_dir(out_dir: str | Path, data_subdir: str = "demo", **kwargs) -> BuildCounts:
+    """A complete LLaMA-Factory dataset_dir: the demo entries of data_registry + freshly built files."""
+    out = Path(out_dir)
+    counts = build_demo_data(out / data_subdir, **kwargs)
+    entries = json.loads((REPO / "data_registry" / "manual_entries.json").read_text())
+    (out / "dataset_info.json").write_text(json.dumps(entries, indent=2) + "\n")
+    return counts
