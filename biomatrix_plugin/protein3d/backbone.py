@@ -190,8 +190,9 @@ def _extract_one_chain(chain_atoms, source: str, cid: str, break_distance: float
         coords[idx, k] = chain_atoms.coord[mask]
         present[idx, k] = True
 
-    # Which residues belong to the polymer: CCD amino acids (ATOM or HETATM records such as MSE) and
-    # names the CCD does not know that come as ATOM records; never water.
+    # Which residues belong to the polymer: CCD amino acids (ATOM or HETATM records such as MSE), and
+    # ATOM records the CCD does not call amino acids but that have a CA or an unknown name (renamed or
+    # private residues, kept as X); never water.
     kind = np.zeros(n_res, dtype=np.int8)  # 0 no, 1 polymer (ATOM), 2 amino-acid HETATM to check
     for i, name in enumerate(res_names):
         if name in _WATER:
@@ -199,7 +200,7 @@ def _extract_one_chain(chain_atoms, source: str, cid: str, break_distance: float
         aa = _is_ccd_amino_acid(name)
         if aa is True:
             kind[i] = 2 if hetero[i] else 1
-        elif aa is None and not hetero[i]:
+        elif not hetero[i] and (aa is None or present[i, 1]):
             kind[i] = 1
     if not kind.any():
         return ("skip", "no amino-acid residues")
