@@ -1,0 +1,267 @@
+"""Protein metrics: amino-acid recovery, backbone RMSD / TM-score, and self-consistency metrics.
+
+Structures are C-alpha traces: an item is a list of ``[x, y, z]`` rows, or the path of a PDB / mmCIF file
+(first chain's CA atoms, read with biotite). RMSD is the Kabsch-superposed CA RMSD and needs equal lengths
+(a length mismatch is counted as invalid, as the report's length-matched protocol implies); TM-score is
+TM-align's (``tmtools``), normalised by the reference length.
+
+Self-consistency metrics (scTM, scRMSD, pLDDT) need a structure predictor (ESMFold) and ProtGPT2
+perplexity needs a language model: both are weights + GPU that this package cannot ship. They run through
+an injected :class:`StructurePredictor` / :class:`SequenceScorer` (``set_structure_predictor``,
+``set_sequence_scorer``); without one they report ``not_computed`` with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from .registry import EvalInputError, MetricResult, OptionSpec, register
+
+
+# ------------------------------------------------------------------ sequences
+
+def protein_sequence(item: Any) -> str | None:
+    """Plain sequence from a prediction: plain letters or wrapped ``<|prot_aa_start|><A M>...``."""
+    if not isinstance(item, str):
+        return None
+    text = item.strip()
+    if "<|" in text:
+        from ..serialization import unwrap
+
+        return unwrap(text).first("protein")
+    seq = "".join(text.split()).upper()
+    return seq if seq.isalpha() else None
+
+
+@register("aar", family="proteins",
+          options={"agg": OptionSpec(str, "mean", "aggregate per-protein recovery by mean or median", ("mean", "median"))},
+          definition="amino-acid recovery: per-protein fraction of positions equal to the native residue, "
+                     "averaged; length mismatch or unparsable = invalid")
+def aar(predictions: list, references: list, agg: str = "mean") -> MetricResult:
+    values, bad = [], 0
+    for i, (p, r) in enumerate(zip(predictions, references), start=1):
+        ref = protein_sequence(r)
+        if not ref:
+            raise EvalInputError(f"aar: reference item {i} is not a protein sequence")
+        pred = protein_sequence(p)
+        if not pred or len(pred) != len(ref):
+            bad += 1
+            continue
+        values.append(sum(a == b for a, b in zip(pred, ref)) / len(ref))
+    if not values:
+        return MetricResult.not_computed("aar", "no length-matched prediction", len(predictions), bad)
+    value = float(np.median(values) if agg == "median" else np.mean(values))
+    return MetricResult("aar", value, len(predictions), bad, details={"n_scored": len(values)})
+
+
+# ------------------------------------------------------------------ structures
+
+def ca_coordinates(item: Any) -> np.ndarray | None:
+    """(N, 3) CA coordinates from a coordinate list or a PDB/mmCIF path; None when unusable."""
+    if isinstance(item, dict):
+        item = item.get("ca", item.get("coords"))
+    if isinstance(item, str):
+        return _ca_from_file(item)
+    try:
+        arr = np.asarray(item, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 2 or arr.shape[1] != 3 or len(arr) < 3 or not np.all(np.isfinite(arr)):
+        return None
+    return arr
+
+
+def _ca_from_file(path: str) -> np.ndarray | None:
+    p = Path(path.strip())
+    if not p.exists():
+        return None
+    import biotite.structure as struc
+    import biotite.structure.io as strucio
+
+    try:
+        atoms = strucio.load_structure(str(p), model=1)
+    except Exception:  # biotite raises several format-specific errors
+        return None
+    atoms = atoms[struc.filter_amino_acids(atoms) & (atoms.atom_name == "CA")]
+    if len(atoms) == 0:
+        return None
+    atoms = atoms[atoms.chain_id == atoms.chain_id[0]]
+    return np.asarray(atoms.coord, dtype=np.float64)
+
+
+def kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
+    """RMSD between equal-length point sets after optimal rigid superposition (Kabsch)."""
+    try:  # the protein3d area owns the canonical implementation when present
+        from ..protein3d import kabsch_rmsd as shared
+
+        return float(shared(a, b))
+    except ImportError:
+        pass
+    if a.shape != b.shape:
+        raise ValueError(f"kabsch_rmsd: shapes differ {a.shape} vs {b.shape}")
+    a0, b0 = a - a.mean(0), b - b.mean(0)
+    u, _, vt = np.linalg.svd(a0.T @ b0)
+    d = np.sign(np.linalg.det(u @ vt))
+    rot = u @ np.diag([1.0, 1.0, d]) @ vt
+    diff = a0 @ rot - b0
+    return float(np.sqrt((diff ** 2).sum(1).mean()))
+
+
+def tm_score(model: np.ndarray, reference: np.ndarray) -> float:
+    """TM-align TM-score of ``model`` against ``reference``, normalised by the reference length."""
+    from tmtools import tm_align
+
+    result = tm_align(np.ascontiguousarray(model), np.ascontiguousarray(reference),
+                      "A" * len(model), "A" * len(reference))
+    return float(result.tm_norm_chain2)
+
+
+def _structure_pairs(name: str, predictions: list, references: list):
+    pairs, bad = [], 0
+    for i, (p, r) in enumerate(zip(predictions, references), start=1):
+        ref = ca_coordinates(r)
+        if ref is None:
+            raise EvalInputError(f"{name}: reference item {i} is not a CA trace (list of [x,y,z]) or a readable structure file")
+        pred = ca_coordinates(p)
+        if pred is None:
+            bad += 1
+            continue
+        pairs.append((pred, ref))
+    return pairs, bad
+
+
+@register("tm_score", family="proteins",
+          definition="TM-align TM-score of predicted vs reference CA trace, normalised by reference length (tmtools)")
+def tm_score_metric(predictions: list, references: list) -> MetricResult:
+    try:
+        import tmtools  # noqa: F401
+    except ImportError:
+        return MetricResult.not_computed("tm_score", "the `tmtools` package is not installed (pip install tmtools)",
+                                         len(predictions))
+    pairs, bad = _structure_pairs("tm_score", predictions, references)
+    if not pairs:
+        return MetricResult.not_computed("tm_score", "no usable predicted structure", len(predictions), bad)
+    return MetricResult("tm_score", float(np.mean([tm_score(p, r) for p, r in pairs])), len(predictions), bad)
+
+
+@register("rmsd", family="proteins", higher_is_better=False,
+          definition="Kabsch-superposed CA RMSD (Angstrom) of length-matched predictions; mismatched length = invalid")
+def rmsd(predictions: list, references: list) -> MetricResult:
+    pairs, bad = _structure_pairs("rmsd", predictions, references)
+    matched = [(p, r) for p, r in pairs if len(p) == len(r)]
+    bad += len(pairs) - len(matched)
+    if not matched:
+        return MetricResult.not_computed("rmsd", "no length-matched predicted structure", len(predictions), bad)
+    return MetricResult("rmsd", float(np.mean([kabsch_rmsd(p, r) for p, r in matched])), len(predictions), bad)
+
+
+# ------------------------------------------------------------------ self-consistency (injected models)
+
+class StructurePredictor(Protocol):
+    """A folding model (e.g. ESMFold): sequence -> (CA coordinates (N, 3), mean pLDDT 0-100)."""
+
+    def fold(self, sequence: str) -> tuple[np.ndarray, float]: ...
+
+
+class SequenceScorer(Protocol):
+    """A protein language model (e.g. ProtGPT2): sequence -> perplexity."""
+
+    def perplexity(self, sequence: str) -> float: ...
+
+
+_PREDICTOR: StructurePredictor | None = None
+_SCORER: SequenceScorer | None = None
+NO_PREDICTOR = ("needs a structure predictor (ESMFold weights + GPU), not shipped: inject one with "
+                "biomatrix_plugin.eval.proteins.set_structure_predictor()")
+NO_SCORER = ("needs a protein language model (ProtGPT2 weights), not shipped: inject one with "
+             "biomatrix_plugin.eval.proteins.set_sequence_scorer()")
+
+
+def set_structure_predictor(predictor: StructurePredictor | None) -> None:
+    global _PREDICTOR
+    _PREDICTOR = predictor
+
+
+def set_sequence_scorer(scorer: SequenceScorer | None) -> None:
+    global _SCORER
+    _SCORER = scorer
+
+
+def _fold_all(name: str, predictions: list) -> tuple[list[tuple[int, str, np.ndarray, float]], int]:
+    out, bad = [], 0
+    for i, p in enumerate(predictions):
+        seq = protein_sequence(p)
+        if not seq:
+            bad += 1
+            continue
+        coords, plddt = _PREDICTOR.fold(seq)
+        out.append((i, seq, np.asarray(coords, dtype=np.float64), float(plddt)))
+    return out, bad
+
+
+@register("sctm", family="proteins",
+          definition="self-consistency TM-score: TM-score of the folded generated sequence vs the reference/generated backbone (needs an injected folding model)")
+def sctm(predictions: list, references: list) -> MetricResult:
+    if _PREDICTOR is None:
+        return MetricResult.not_computed("sctm", NO_PREDICTOR, len(predictions))
+    folded, bad = _fold_all("sctm", predictions)
+    scores = []
+    for i, _, coords, _ in folded:
+        ref = ca_coordinates(references[i])
+        if ref is None:
+            raise EvalInputError(f"sctm: reference item {i + 1} is not a CA trace")
+        scores.append(tm_score(coords, ref))
+    if not scores:
+        return MetricResult.not_computed("sctm", "no parsable generated sequence", len(predictions), bad)
+    return MetricResult("sctm", float(np.mean(scores)), len(predictions), bad)
+
+
+@register("scrmsd", family="proteins", higher_is_better=False,
+          definition="self-consistency RMSD: CA RMSD of the folded generated sequence vs the backbone (needs an injected folding model)")
+def scrmsd(predictions: list, references: list) -> MetricResult:
+    if _PREDICTOR is None:
+        return MetricResult.not_computed("scrmsd", NO_PREDICTOR, len(predictions))
+    folded, bad = _fold_all("scrmsd", predictions)
+    scores = []
+    for i, _, coords, _ in folded:
+        ref = ca_coordinates(references[i])
+        if ref is None:
+            raise EvalInputError(f"scrmsd: reference item {i + 1} is not a CA trace")
+        if len(ref) != len(coords):
+            bad += 1
+            continue
+        scores.append(kabsch_rmsd(coords, ref))
+    if not scores:
+        return MetricResult.not_computed("scrmsd", "no length-matched folded sequence", len(predictions), bad)
+    return MetricResult("scrmsd", float(np.mean(scores)), len(predictions), bad)
+
+
+@register("plddt", family="proteins", inputs="set",
+          definition="mean pLDDT of the folded generated sequences (needs an injected folding model)")
+def plddt(predictions: list) -> MetricResult:
+    if _PREDICTOR is None:
+        return MetricResult.not_computed("plddt", NO_PREDICTOR, len(predictions))
+    folded, bad = _fold_all("plddt", predictions)
+    if not folded:
+        return MetricResult.not_computed("plddt", "no parsable generated sequence", len(predictions), bad)
+    return MetricResult("plddt", float(np.mean([f[3] for f in folded])), len(predictions), bad)
+
+
+@register("ppl", family="proteins", inputs="set", higher_is_better=False,
+          definition="mean ProtGPT2 perplexity of the generated sequences (needs an injected language model)")
+def ppl(predictions: list) -> MetricResult:
+    if _SCORER is None:
+        return MetricResult.not_computed("ppl", NO_SCORER, len(predictions))
+    values, bad = [], 0
+    for p in predictions:
+        seq = protein_sequence(p)
+        if not seq:
+            bad += 1
+            continue
+        values.append(float(_SCORER.perplexity(seq)))
+    if not values:
+        return MetricResult.not_computed("ppl", "no parsable generated sequence", len(predictions), bad)
+    return MetricResult("ppl", float(np.mean(values)), len(predictions), bad)
