@@ -1,1 +1,31 @@
-"""mol3d area (under construction)."""
+"""Molecule 3D tokens (MolStrucTok): a native, checkpoint-compatible encoder/decoder and trainer.
+
+Public API (names are stable; see docs/mol3d.md)::
+
+    from biomatrix_plugin.mol3d import encode_mols, encode_mol, decode, decode_many, mol_to_wrapped_3d
+    res = encode_mol(mol)            # EncodedMol(struct_sfi="[H 3][C 0]...", codes=[3, 0, ...], smiles=...)
+    mol3d = decode(res.struct_sfi)   # RDKit Mol with a 3D conformer and stereo from 3D (mmff=True to refine)
+
+Attributes load lazily so that importing the package does not import torch or RDKit.
+"""
+
+from __future__ import annotations
+
+_EXPORTS = {
+    "MolStrucTok": "tokenizer", "EncodedMol": "tokenizer", "encode_mols": "tokenizer",
+    "encode_mol": "tokenizer", "decode": "tokenizer", "decode_many": "tokenizer",
+    "mol_to_wrapped_3d": "tokenizer", "embed_3d": "tokenizer", "get_tokenizer": "tokenizer",
+    "default_checkpoint": "tokenizer", "count_joint_tokens": "joint_tokens",
+    "parse_struct_sfi": "joint_tokens", "Mol3DError": "errors", "load_vqvae": "model",
+    "encode_sdf": "corpus", "decode_jsonl": "corpus", "train_from_mols": "train", "TrainConfig": "train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

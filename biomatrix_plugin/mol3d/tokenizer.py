@@ -128,6 +128,54 @@ def embed_3d(mol_or_smiles, seed: int = 42, mmff: bool = True):
     return mol
 
 
+def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrogens: bool = True) -> _Prepared:
+    """Validate one molecule and put it in token order (canonical kekulé non-isomeric SMILES output order)."""
+    import selfies as sf
+    from rdkit import Chem
+
+    where = _label(record)
+    check_3d(mol, record, max_atoms)
+    if add_hydrogens and _has_implicit_hydrogens(mol):
+        mol = Chem.AddHs(mol, addCoords=True)
+        if mol.GetNumAtoms() > max_atoms:
+            raise Mol3DError(f"{where}{mol.GetNumAtoms()} atoms with hydrogens exceed the limit of "
+                             f"{max_atoms}")
+    smiles = Chem.MolToSmiles(mol, canonical=True, kekuleSmiles=True, isomericSmiles=False)
+    order = np.asarray(json.loads(mol.GetProp("_smilesAtomOutputOrder").replace(",]", "]")),
+                       dtype=np.int64)
+    try:
+        selfies = sf.encoder(smiles)
+    except Exception as exc:  # selfies.EncoderError: element, charge or valence it cannot express
+        raise Mol3DError(f"{where}SELFIES cannot express {smiles}: {exc}") from exc
+    if selfies is None:
+        raise Mol3DError(f"{where}SELFIES cannot express {smiles}")
+    symbols = split_symbols(selfies)
+    mask = atom_symbol_mask(symbols)
+    n = mol.GetNumAtoms()
+    if sum(mask) != n:
+        mask = atom_symbol_mask_by_decoder(selfies, len(symbols))
+    if sum(mask) != n:
+        raise Mol3DError(f"{where}SELFIES of {smiles} has {sum(mask)} atom symbols for {n} atoms")
+    adj = Chem.GetAdjacencyMatrix(mol)[np.ix_(order, order)]
+    focus, c1, c2 = reference_atoms(adj, where)
+    pos = mol.GetConformer().GetPositions()[order]
+    return _Prepared(symbols, mask, smiles, order, pos, focus, c1, c2)
+
+
+
+def batch_descriptors(prepared: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw (atoms, 4) descriptors of many prepared molecules, with each molecule's start and size."""
+    sizes = np.array([len(p.pos) for p in prepared], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    offset = np.repeat(starts, sizes)
+    local = np.arange(sizes.sum()) - offset
+    pos = np.concatenate([p.pos for p in prepared])
+    focus = np.concatenate([p.focus for p in prepared]) + offset
+    c1 = np.concatenate([p.c1 for p in prepared]) + offset
+    c2 = np.concatenate([p.c2 for p in prepared]) + offset
+    return generation_descriptors(pos, local, focus, c1, c2), starts, sizes
+
+
 class MolStrucTok:
     """Encoder/decoder bound to one checkpoint. Thread count is left to the caller (torch default)."""
 
@@ -141,38 +189,6 @@ class MolStrucTok:
         self._table: np.ndarray | None = None
 
     # ------------------------------------------------------------------ encode
-    def _prepare(self, mol, record) -> _Prepared:
-        import selfies as sf
-        from rdkit import Chem
-
-        where = _label(record)
-        check_3d(mol, record, self.max_atoms)
-        if self.add_hydrogens and _has_implicit_hydrogens(mol):
-            mol = Chem.AddHs(mol, addCoords=True)
-            if mol.GetNumAtoms() > self.max_atoms:
-                raise Mol3DError(f"{where}{mol.GetNumAtoms()} atoms with hydrogens exceed the limit of "
-                                 f"{self.max_atoms}")
-        smiles = Chem.MolToSmiles(mol, canonical=True, kekuleSmiles=True, isomericSmiles=False)
-        order = np.asarray(json.loads(mol.GetProp("_smilesAtomOutputOrder").replace(",]", "]")),
-                           dtype=np.int64)
-        try:
-            selfies = sf.encoder(smiles)
-        except Exception as exc:  # selfies.EncoderError: element, charge or valence it cannot express
-            raise Mol3DError(f"{where}SELFIES cannot express {smiles}: {exc}") from exc
-        if selfies is None:
-            raise Mol3DError(f"{where}SELFIES cannot express {smiles}")
-        symbols = split_symbols(selfies)
-        mask = atom_symbol_mask(symbols)
-        n = mol.GetNumAtoms()
-        if sum(mask) != n:
-            mask = atom_symbol_mask_by_decoder(selfies, len(symbols))
-        if sum(mask) != n:
-            raise Mol3DError(f"{where}SELFIES of {smiles} has {sum(mask)} atom symbols for {n} atoms")
-        adj = Chem.GetAdjacencyMatrix(mol)[np.ix_(order, order)]
-        focus, c1, c2 = reference_atoms(adj, where)
-        pos = mol.GetConformer().GetPositions()[order]
-        return _Prepared(symbols, mask, smiles, order, pos, focus, c1, c2)
-
     def encode_mols(self, mols: Sequence, records: Sequence | None = None,
                     on_error: str = "raise") -> list[EncodedMol]:
         """Encode RDKit molecules (explicit or implicit H, one 3D conformer each).
@@ -187,22 +203,14 @@ class MolStrucTok:
         prepared: list[tuple[int, _Prepared]] = []
         for i, mol in enumerate(mols):
             try:
-                prepared.append((i, self._prepare(mol, names[i])))
+                prepared.append((i, prepare_mol(mol, names[i], self.max_atoms, self.add_hydrogens)))
             except Mol3DError as exc:
                 if on_error == "raise":
                     raise
                 results[i].error = str(exc)
         if not prepared:
             return results
-        sizes = np.array([len(p.pos) for _, p in prepared], dtype=np.int64)
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        offset = np.repeat(starts, sizes)
-        local = np.arange(sizes.sum()) - offset
-        pos = np.concatenate([p.pos for _, p in prepared])
-        focus = np.concatenate([p.focus for _, p in prepared]) + offset
-        c1 = np.concatenate([p.c1 for _, p in prepared]) + offset
-        c2 = np.concatenate([p.c2 for _, p in prepared]) + offset
-        desc = generation_descriptors(pos, local, focus, c1, c2)
+        desc, starts, sizes = batch_descriptors([p for _, p in prepared])
         finite = np.isfinite(desc).all(1)
         codes = self.model.encode(normalize(np.where(finite[:, None], desc, 0.0))).numpy()
         for k, (i, p) in enumerate(prepared):
