@@ -1,0 +1,83 @@
+from collections import Counter
+
+import pytest
+
+from biomatrix_plugin.tokens import CONTROL_TOKENS, RESIDUE_NAMES
+from biomatrix_plugin.vocabulary import (
+    build_from_counts,
+    import_from_tokenizer,
+    load_vocabulary,
+    select_by_coverage,
+)
+
+
+def test_committed_vocabulary_categories():
+    vocab = load_vocabulary()
+    control = vocab.entries["control"]
+    assert [t for t, _ in control] == [t for pair in CONTROL_TOKENS.values() for t in pair]
+    assert dict(control)["<|mol_smi_start|>"] == "Begins a molecule SMILES string"
+    assert dict(control)["<|prot_3d_end|>"] == "Ends a protein 3D structure"
+    residues = dict(vocab.entries["residue"])
+    assert len(residues) == 26 and residues["<A W>"] == "Tryptophan" and residues["<A U>"] == "Selenocysteine"
+    assert residues["<A X>"] == "any amino acid"
+    structure = vocab.entries["prot3d"]
+    assert len(structure) == 4096 and structure[0] == ("<S 0>", "<S 0>") and structure[-1][0] == "<S 4095>"
+    assert all(t == d for t, d in vocab.entries["selfies"])  # raw token string as its description
+    assert {"[C]", "[=O]", "[Branch1]", "[Ring1]"} <= set(vocab.selfies_tokens)
+    assert len(set(vocab.tokens())) == len(vocab.tokens())
+    assert set(RESIDUE_NAMES) == {t[3] for t, _ in vocab.entries["residue"]}
+
+
+def test_coverage_rule_keeps_smallest_prefix():
+    counts = Counter({"[C 1]": 50, "[C 2]": 30, "[N 3]": 15, "[O 4]": 4, "[S 5]": 1})
+    assert select_by_coverage(counts, 0.5) == ["[C 1]"]
+    assert select_by_coverage(counts, 0.80) == ["[C 1]", "[C 2]"]
+    assert select_by_coverage(counts, 0.99) == ["[C 1]", "[C 2]", "[N 3]", "[O 4]"]
+    assert select_by_coverage(counts, 1.0) == list(counts)
+    with pytest.raises(ValueError):
+        select_by_coverage(counts, 0)
+
+
+def test_build_from_counts_reports_coverage():
+    joint = Counter({"[C 1]": 90, "[Branch1 -1]": 9, "[N 2]": 1})
+    vocab, report = build_from_counts(Counter({"[C]": 5, "[N]": 1}), joint, coverage=0.95)
+    assert vocab.joint_tokens == ["[C 1]", "[Branch1 -1]"]
+    assert report["joint_coverage"] == pytest.approx(0.99)
+    # every branch/ring symbol is kept even if unseen: their sizes depend on the molecule
+    assert {"[Branch3]", "[=Ring2]", "[C]", "[N]"} <= set(vocab.selfies_tokens)
+
+
+def test_import_round_trips_an_extended_tokenizer(tiny_extended_model, tmp_path):
+    vocab = load_vocabulary()
+    imported = import_from_tokenizer(tiny_extended_model)
+    assert imported.tokens() == vocab.tokens()
+    imported.save(tmp_path)
+    assert load_vocabulary(tmp_path).descriptions() == vocab.descriptions()
+
+
+def test_import_rejects_plain_qwen3(tiny_base_dir):
+    with pytest.raises(ValueError, match="not a BioMatrix tokenizer"):
+        import_from_tokenizer(tiny_base_dir)
+
+
+def test_vocab_build_cli_counts_and_rejects(tmp_path):
+    import json
+
+    from biomatrix_plugin.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    rows = [
+        {"text": "x <|mol_sfi_start|>[C][C][O]<|mol_sfi_end|> y <|mol_3d_start|>[C 5][C 5][O 7]<|mol_3d_end|>"},
+        {"struct_sfi": "[C 5][Branch1 -1][N 2]"},
+        {"smiles": "c1ccccc1"},
+        {"smiles": "not a smiles"},
+        {"other": 1},
+    ]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n")
+    out = tmp_path / "vocab"
+    assert main(["vocab", "build", "--corpus", str(corpus), "--out", str(out), "--coverage", "0.5", "--quiet"]) == 0
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["records"] == 6 and report["rejected"] == 3
+    assert (out / "mol3d_joint.tsv").read_text().splitlines()[1:] == ["[C 5]\t[C 5]"]
+    rejects = (out / "rejects.tsv").read_text()
+    assert "c.jsonl:4" in rejects and "c.jsonl:5" in rejects and "invalid JSON" in rejects
