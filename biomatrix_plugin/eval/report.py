@@ -1,0 +1,194 @@
+"""``biomatrix eval report``: every result in a directory next to BioMatrix-4B's published number.
+
+A result file is the JSON that ``biomatrix eval metric ... --out FILE --task T [--variant V]`` writes
+(``*.json``, or ``*.jsonl`` with one result per line). Rows are matched to ``eval/paper_results.yaml`` by
+(task, variant, metric); values are shown in the paper's unit (fraction metrics ×100 where the paper
+prints percent). Metrics that could not run appear as "not computed" with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .registry import EvalInputError
+
+# metrics whose value is a fraction in [0, 1]; the paper prints them ×100 in tables with unit: percent
+FRACTION_METRICS = {
+    "validity", "uniqueness", "novelty", "exact_match", "inchi_match", "formula_match", "iupac_match", "fts",
+    "accuracy", "set_precision", "set_recall", "set_f1", "meteor", "bleu2", "bleu4", "rouge1", "rouge2",
+    "rouge_l", "aar", "sr", "wsr", "correct_loose", "validity_loose", "correct_strict", "validity_strict",
+}
+LOWER_IS_BETTER_EXTRA = {"mae_mu", "mae_alpha", "mae_cv", "mae_homo_mev", "mae_lumo_mev", "mae_gap_mev",
+                         "bond_length_mmd", "bond_angle_mmd", "dihedral_mmd", "rep", "pae"}
+
+
+def default_paper_file() -> Path:
+    return Path(__file__).resolve().parents[2] / "eval" / "paper_results.yaml"
+
+
+def load_paper(path: str | Path | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(task, variant, metric) -> {value, unit, table, benchmark}."""
+    path = Path(path) if path else default_paper_file()
+    if not path.exists():
+        raise EvalInputError(f"{path}: paper numbers file not found (pass --paper)")
+    data = yaml.safe_load(path.read_text())
+    out = {}
+    for entry in data.get("tasks", []):
+        for variant, metrics in entry["results"].items():
+            for metric, value in metrics.items():
+                out[(entry["task"], variant, metric)] = {
+                    "value": float(value), "unit": entry.get("unit", "raw"), "table": entry.get("table"),
+                    "benchmark": entry.get("benchmark", ""),
+                }
+    return out
+
+
+def load_results(results_dir: str | Path) -> list[dict[str, Any]]:
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise EvalInputError(f"{root}: results directory not found")
+    results = []
+    for path in sorted(root.rglob("*.json")) + sorted(root.rglob("*.jsonl")):
+        lines = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict) or "metric" not in obj:
+                raise EvalInputError(f"{path}:{number}: not a metric result (no 'metric' field)")
+            obj["_file"] = str(path.relative_to(root))
+            results.append(obj)
+    return results
+
+
+@dataclass
+class Row:
+    task: str
+    variant: str
+    metric: str
+    ours: float | None  # in the paper's unit
+    paper: float | None
+    n_items: int | None
+    n_invalid: int | None
+    status: str
+    reason: str
+    higher_is_better: bool
+
+
+def _higher_is_better(metric: str) -> bool:
+    from .registry import METRICS, _load_families
+
+    _load_families()
+    if metric in METRICS:
+        return METRICS[metric].higher_is_better
+    return metric not in LOWER_IS_BETTER_EXTRA and not metric.startswith("mae")
+
+
+def _display(metric: str, value: float | None, unit: str) -> float | None:
+    if value is None:
+        return None
+    return value * 100 if unit == "percent" and metric in FRACTION_METRICS else value
+
+
+def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False) -> list[Row]:
+    rows, seen = [], set()
+    variants_by_task: dict[str, set[str]] = {}
+    task_unit: dict[str, str] = {}
+    for (task, variant, _), ref in paper.items():
+        variants_by_task.setdefault(task, set()).add(variant)
+        task_unit[task] = ref["unit"]
+    for res in results:
+        task = res.get("task") or "-"
+        variant = res.get("variant") or ("default" if variants_by_task.get(task) == {"default"} else "-")
+        metric = res["metric"]
+        ref = paper.get((task, variant, metric))
+        unit = ref["unit"] if ref else task_unit.get(task, "raw")
+        seen.add((task, variant, metric))
+        computed = res.get("status", "computed") == "computed" and res.get("value") is not None
+        rows.append(Row(task, variant, metric, _display(metric, res.get("value"), unit) if computed else None,
+                        ref["value"] if ref else None, res.get("n_items"), res.get("n_invalid"),
+                        "computed" if computed else "not computed",
+                        "" if computed else (res.get("reason") or "no value"), _higher_is_better(metric)))
+    if all_paper_rows:
+        for (task, variant, metric), ref in sorted(paper.items()):
+            if (task, variant, metric) not in seen:
+                rows.append(Row(task, variant, metric, None, ref["value"], None, None, "not computed",
+                                "no result in the results directory", _higher_is_better(metric)))
+    return rows
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e4):
+        return f"{value:.3g}"
+    return f"{value:.4g}" if abs(value) < 10 else f"{value:.2f}"
+
+
+def render_markdown(rows: list[Row], png_name: str) -> str:
+    computed = sum(r.status == "computed" for r in rows)
+    lines = [
+        "# BioMatrix evaluation report",
+        "",
+        f"{computed} computed, {len(rows) - computed} not computed. Paper = BioMatrix-4B as published "
+        "(tech report Tables 5-29), in the paper's unit (fractions ×100 where the paper prints percent).",
+        "",
+        "| task | variant | metric | ours | BioMatrix-4B (paper) | Δ (ours − paper) | n | invalid | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        arrow = "↑" if r.higher_is_better else "↓"
+        delta = _fmt(r.ours - r.paper) if r.ours is not None and r.paper is not None else "—"
+        status = "computed" if r.status == "computed" else f"not computed: {r.reason}"
+        lines.append(f"| {r.task} | {r.variant} | {r.metric} {arrow} | {_fmt(r.ours)} | {_fmt(r.paper)} | {delta} | "
+                     f"{'' if r.n_items is None else r.n_items} | {'' if r.n_invalid is None else r.n_invalid} | "
+                     f"{status.replace('|', '/')} |")
+    lines += ["", f"![ours vs paper]({png_name})", ""]
+    return "\n".join(lines)
+
+
+def render_png(rows: list[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = [r for r in rows if r.ours is not None and r.paper not in (None, 0)]
+    height = max(2.5, 0.35 * len(pairs) + 1.5)
+    fig, ax = plt.subplots(figsize=(9, height))
+    if not pairs:
+        ax.text(0.5, 0.5, "no computed metric with a published number to compare", ha="center", va="center")
+        ax.set_axis_off()
+    else:
+        labels = [f"{r.task} [{r.variant}] {r.metric}" for r in pairs]
+        ratio = [100 * r.ours / r.paper for r in pairs]
+        colors = ["tab:green" if (q >= 100) == r.higher_is_better else "tab:red" for q, r in zip(ratio, pairs)]
+        y = range(len(pairs))
+        ax.barh(list(y), ratio, color=colors)
+        ax.axvline(100, color="black", linewidth=1)
+        ax.set_yticks(list(y))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("ours as % of BioMatrix-4B's published value (green = at least as good)")
+    ax.set_title("BioMatrix evaluation vs the paper")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(results_dir: str | Path, paper_file: str | Path | None = None,
+                 all_paper_rows: bool = False) -> tuple[Path, Path]:
+    root = Path(results_dir)
+    rows = build_rows(load_results(root), load_paper(paper_file), all_paper_rows)
+    md, png = root / "report.md", root / "report.png"
+    render_png(rows, png)
+    md.write_text(render_markdown(rows, png.name))
+    return md, png
