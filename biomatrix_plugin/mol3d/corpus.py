@@ -167,7 +167,13 @@ def _run(items: Iterable, work: Callable, options: dict, workers: int, chunk_siz
             bar.update(len(chunk))
         bar.close()
         return
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
+    # forkserver: workers fork from a clean server that has imported torch/RDKit but run nothing, which
+    # is fast and safe even when this process already used torch's thread pool (plain fork is not).
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["biomatrix_plugin.mol3d.tokenizer"])
+    else:
+        ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(options,)) as pool:
         pending: deque = deque()
         for chunk in chunks:
