@@ -57,7 +57,7 @@ def sample_views(
 
 def format_sig(value: float, digits: int = 3) -> str:
     """Round to ``digits`` significant digits, never in scientific notation: 0.012345 -> '0.0123',
-    12345.6 -> '12346' (integers keep all their digits)."""
+    12345.6 -> '12346' (integers keep all their digits), 10.0 -> '10'."""
     if value == 0 or not math.isfinite(value):
         return "0" if value == 0 else str(value)
     magnitude = math.floor(math.log10(abs(value)))
@@ -65,13 +65,15 @@ def format_sig(value: float, digits: int = 3) -> str:
     rounded = round(value, decimals)
     if decimals == 0:
         return str(int(round(rounded)))
-    text = f"{rounded:.{decimals}f}"
-    return text
+    # at most ``digits`` significant digits: trailing zeros would claim a precision the data lacks
+    return f"{rounded:.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def format_fixed(value: float, decimals: int) -> str:
     text = f"{value:.{decimals}f}"
-    return "0" if decimals == 0 and text == "-0" else text
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]  # -0.0 reads as a sign error
+    return text
 
 
 # concentration units from small to large; values are shown in the unit that keeps them in [1, 1000)

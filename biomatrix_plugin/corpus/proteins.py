@@ -126,13 +126,27 @@ def build_uniprot_entry(record: Mapping[str, Any], rng: random.Random, params: M
 
 
 def build_protein_structure(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
-    """A structure file (PDB / mmCIF / AFDB) -> the three-view instances of :mod:`biomatrix_plugin.protein3d`."""
+    """A tokenized structure (a ``vq_indices.csv`` row: ``pid``, ``indices``, ``protein_sequence``, as written
+    by ``biomatrix protein encode`` for PDB/mmCIF/AFDB chains) -> the three-view instances of
+    :mod:`biomatrix_plugin.protein3d` (1D, 3D, joint in random order).
+
+    params: ``columns`` {pid, indices, sequence: column name}, ``max_length``."""
+    from ..serialization import SerializationError
+
     try:
-        from ..protein3d import three_view_instances  # type: ignore[attr-defined]
+        from ..protein3d.instances import three_view_instances
+        from ..protein3d.vq_csv import validate_row
     except ImportError:
-        raise RecordRejected("structure views need biomatrix_plugin.protein3d (three_view_instances), not installed") from None
+        raise RecordRejected("structure views need biomatrix_plugin.protein3d, which is not installed") from None
+    columns = {"pid": "pid", "indices": "indices", "sequence": "protein_sequence", **params.get("columns", {})}
+    vq, reason = validate_row(str(record.get(columns["pid"]) or ""), str(record.get(columns["indices"]) or ""),
+                              str(record.get(columns["sequence"]) or ""))
+    if vq is None:
+        raise RecordRejected(f"{record.get(columns['pid'])}: {reason}")
+    max_length = params.get("max_length")
+    if max_length is not None and len(vq.sequence) > int(max_length):
+        raise RecordRejected(f"{vq.pid}: {len(vq.sequence)} residues, more than max_length={max_length}")
     try:
-        instances = three_view_instances(record["path"], rng=rng, **params.get("protein3d", {}))
-    except (ValueError, OSError) as exc:
-        raise RecordRejected(f"{record['path']}: {exc}") from None
-    return [i if isinstance(i, dict) else {"text": str(i)} for i in instances]
+        return three_view_instances(vq.sequence, vq.codes, rng)
+    except SerializationError as exc:
+        raise RecordRejected(f"{vq.pid}: {exc}") from None

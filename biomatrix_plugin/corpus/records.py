@@ -205,7 +205,9 @@ def parse_json_line(line: str) -> dict:
     return obj
 
 
-def parse_row(row: dict) -> dict:
+def parse_row(row: dict, extra_cells: str = "reject") -> dict:
+    if None in row and extra_cells == "ignore":
+        row = {k: v for k, v in row.items() if k is not None}
     if None in row:
         raise RecordRejected(f"row has {len(row[None])} more cell(s) than the header")
     missing = [k for k, v in row.items() if v is None]
@@ -214,8 +216,12 @@ def parse_row(row: dict) -> dict:
     return row
 
 
-def parse_record(raw: Any, fmt: str) -> dict:
-    """Raw record -> field dict; raises :class:`RecordRejected` with the reason."""
+def parse_record(raw: Any, fmt: str, options: dict | None = None) -> dict:
+    """Raw record -> field dict; raises :class:`RecordRejected` with the reason.
+
+    options: ``extra_cells`` ("reject" | "ignore") for csv/tsv rows with more cells than the header
+    (BindingDB rows of multi-chain targets carry extra chain columns)."""
+    options = options or {}
     if fmt == "sdf":
         return parse_sdf_block(raw)
     if fmt == "fasta":
@@ -223,7 +229,7 @@ def parse_record(raw: Any, fmt: str) -> dict:
     if fmt == "jsonl":
         return parse_json_line(raw)
     if fmt in ("csv", "tsv"):
-        return parse_row(raw)
+        return parse_row(raw, options.get("extra_cells", "reject"))
     if fmt == "parquet":
         return dict(raw)
     if fmt == "uniprot_dat":

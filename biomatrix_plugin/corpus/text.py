@@ -60,8 +60,11 @@ def _entity_wrapping(entity: Mapping[str, Any], kind: str, rng: random.Random, p
             if include(rng, views, "smiles", 0.5):
                 parts.append(wrap_smiles(mv.canonical_smiles))
             if include(rng, views, "selfies", 0.5) or not parts:
-                parts.append(wrap_selfies(mv.selfies, vocabulary=split_selfies(mv.selfies)))
-            return "".join(parts)
+                from .molecules import selfies_vocabulary
+
+                vocab = selfies_vocabulary(params.get("selfies_vocabulary"))
+                parts.append(wrap_selfies(mv.selfies, vocabulary=vocab if vocab is not None else split_selfies(mv.selfies)))
+            return " ".join(parts)
         if kind == "protein" and entity.get("sequence"):
             seq = entity["sequence"]
             if len(seq) > int(params.get("max_protein_length", 1000)):

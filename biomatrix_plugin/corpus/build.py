@@ -1,0 +1,381 @@
+"""Sharded, streaming, resumable corpus builds.
+
+Layout under ``--out DIR`` for a card named ``NAME`` with N shards::
+
+    DIR/NAME/part-00000-of-0000N.jsonl    training data only (LLaMA-Factory loads the whole folder)
+    DIR/_build/NAME/rejects-00000.jsonl   one JSON line per rejected record: source, position, reason
+    DIR/_build/NAME/state-00000.json      checkpoint of a shard (records consumed, bytes written)
+    DIR/_build/NAME/manifest.json         counts per shard, input checksums, seed, code version
+    DIR/dataset_info.json                 LLaMA-Factory entries for every dataset built into DIR
+
+Record ``g`` (counted across the card's input files in sorted order) belongs to shard ``g % N``; its
+randomness is seeded by (seed, card, file, position), so the output does not depend on the number of
+workers or on the engine (process pool or Ray). A shard checkpoints every ``checkpoint_every`` records;
+after a kill it truncates its files to the last checkpoint and continues, which gives byte-identical
+output because everything before the checkpoint is deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .records import RecordRejected, file_sha256, iter_records, parse_record, resolve_inputs
+
+STATE_VERSION = 1
+
+
+class BuildInterrupted(RuntimeError):
+    """Raised by the ``stop_after`` test hook to simulate a killed worker."""
+
+
+class BuildConfigError(RuntimeError):
+    """An output directory already holds a build made with different settings."""
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything one shard needs; plain data so it pickles to a process pool or a Ray task."""
+
+    card: dict
+    card_path: str
+    files: tuple[str, ...]
+    shard: int
+    n_shards: int
+    out_dir: str
+    fingerprint: str
+    checkpoint_every: int = 1000
+    stop_after: int | None = None  # test hook: raise BuildInterrupted after this many records
+
+    @property
+    def name(self) -> str:
+        return self.card["name"]
+
+    def data_path(self) -> Path:
+        return Path(self.out_dir) / self.name / f"part-{self.shard:05d}-of-{self.n_shards:05d}.jsonl"
+
+    def meta_dir(self) -> Path:
+        return Path(self.out_dir) / "_build" / self.name
+
+    def rejects_path(self) -> Path:
+        return self.meta_dir() / f"rejects-{self.shard:05d}.jsonl"
+
+    def state_path(self) -> Path:
+        return self.meta_dir() / f"state-{self.shard:05d}.json"
+
+
+# ---------------------------------------------------------------- code version and fingerprints
+
+def code_version() -> dict:
+    """Package version, git commit (when run from a checkout) and a hash of the code that shapes output."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("biomatrix-plugin")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    pkg_dir = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for path in sorted(list((pkg_dir / "corpus").glob("*.py")) + [pkg_dir / "serialization.py", pkg_dir / "tokens.py"]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pkg_dir, capture_output=True, text=True,
+                                timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"package_version": version, "git_commit": commit, "builder_code_sha256": h.hexdigest()}
+
+
+def input_checksums(files: list[str], cache_path: Path | None = None) -> list[dict]:
+    """sha256 of every input file; cached by (path, size, mtime) so a resumed build does not re-hash."""
+    cache: dict[str, dict] = {}
+    if cache_path is not None and cache_path.exists():
+        cache = {c["path"]: c for c in json.loads(cache_path.read_text())}
+    out = []
+    for f in files:
+        st = os.stat(f)
+        hit = cache.get(f)
+        if hit and hit["size"] == st.st_size and hit["mtime_ns"] == st.st_mtime_ns:
+            out.append(hit)
+        else:
+            out.append({"path": f, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(f)})
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(cache_path, json.dumps(out, indent=1))
+    return out
+
+
+def build_fingerprint(card: dict, checksums: list[dict], n_shards: int, code: dict) -> str:
+    payload = {
+        "card": card,
+        "inputs": [(os.path.basename(c["path"]), c["sha256"]) for c in checksums],
+        "n_shards": n_shards,
+        "code": code["builder_code_sha256"],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- one shard
+
+def _instance_line(instance: dict, where: str) -> str:
+    if not isinstance(instance, dict) or not isinstance(instance.get("text"), str):
+        raise RecordRejected(f"builder returned {type(instance).__name__} without a 'text' string")
+    if not instance["text"].strip():
+        raise RecordRejected("builder produced an empty text")
+    return json.dumps(instance, ensure_ascii=False) + "\n"
+
+
+def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) -> dict:
+    """Build (or finish) one shard; returns its summary. Safe to call again after a kill."""
+    from .builders import BUILDERS
+    from .compose import record_rng
+
+    meta = task.meta_dir()
+    meta.mkdir(parents=True, exist_ok=True)
+    task.data_path().parent.mkdir(parents=True, exist_ok=True)
+    state = {"version": STATE_VERSION, "fingerprint": task.fingerprint, "consumed": 0, "data_bytes": 0,
+             "rejects_bytes": 0, "written": 0, "rejected": 0, "records": 0, "done": False}
+    if task.state_path().exists():
+        old = json.loads(task.state_path().read_text())
+        if old.get("fingerprint") != task.fingerprint:
+            raise BuildConfigError(
+                f"{task.state_path()}: this output directory holds a build of {task.name!r} with different "
+                "settings (card, inputs, shard count or code); use a fresh --out or pass --force")
+        state = old
+    if state["done"]:
+        return _summary(task, state)
+
+    builder = BUILDERS[task.card["builder"]["name"]].function
+    params = dict(task.card["builder"].get("params") or {})
+    fmt = task.card["input"]["format"]
+    options = dict(task.card["input"].get("options") or {})
+    seed = int(task.card.get("seed", 0))
+
+    data_fh = open(task.data_path(), "a+b")
+    rej_fh = open(task.rejects_path(), "a+b")
+    # drop whatever was written after the last checkpoint, so a resume replays it identically
+    data_fh.truncate(state["data_bytes"])
+    rej_fh.truncate(state["rejects_bytes"])
+    data_fh.seek(0, os.SEEK_END)
+    rej_fh.seek(0, os.SEEK_END)
+
+    def checkpoint(done: bool = False) -> None:
+        data_fh.flush()
+        rej_fh.flush()
+        os.fsync(data_fh.fileno())
+        os.fsync(rej_fh.fileno())
+        state["data_bytes"] = data_fh.tell()
+        state["rejects_bytes"] = rej_fh.tell()
+        state["done"] = done
+        _atomic_write(task.state_path(), json.dumps(state, indent=1))
+
+    local = 0  # records of this shard seen so far
+    since_report = 0
+    processed_now = 0
+    try:
+        for g, rec in enumerate(iter_records(list(task.files), fmt)):
+            if g % task.n_shards != task.shard:
+                continue
+            local += 1
+            if local <= state["consumed"]:
+                continue
+            if task.stop_after is not None and processed_now >= task.stop_after:
+                raise BuildInterrupted(f"stopped after {processed_now} records (test hook)")
+            rng = record_rng(seed, task.name, os.path.basename(rec.source), rec.position)
+            try:
+                fields = parse_record(rec.raw, fmt, options)
+                lines = [_instance_line(inst, rec.where) for inst in builder(fields, rng, params)]
+                if not lines:
+                    raise RecordRejected("builder produced no instance")
+            except RecordRejected as exc:
+                reason = str(exc)
+            except Exception as exc:  # a builder bug must not kill a day-long run; it shows in the rejects
+                reason = f"internal error {type(exc).__name__}: {exc}"
+            else:
+                reason = None
+            if reason is None:
+                data_fh.write("".join(lines).encode("utf-8"))
+                state["written"] += len(lines)
+            else:
+                entry = {"dataset": task.name, "source": os.path.basename(rec.source), "position": rec.position,
+                         "reason": reason}
+                rej_fh.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+                state["rejected"] += 1
+            state["records"] += 1
+            state["consumed"] = local
+            processed_now += 1
+            since_report += 1
+            if state["consumed"] % task.checkpoint_every == 0:
+                checkpoint()
+            if progress is not None and since_report >= 100:
+                progress(since_report)
+                since_report = 0
+        checkpoint(done=True)
+    finally:
+        data_fh.close()
+        rej_fh.close()
+    if progress is not None and since_report:
+        progress(since_report)
+    return _summary(task, state)
+
+
+def _summary(task: ShardTask, state: dict) -> dict:
+    return {
+        "shard": task.shard,
+        "file": task.data_path().name,
+        "records": state["records"],
+        "written": state["written"],
+        "rejected": state["rejected"],
+        "bytes": state["data_bytes"],
+        "sha256": file_sha256(str(task.data_path())),
+        "rejects_file": task.rejects_path().name,
+    }
+
+
+def _run_shard_star(args: tuple) -> dict:
+    task, queue = args
+    return run_shard(task, progress=(lambda n: queue.put(n)) if queue is not None else None)
+
+
+# ---------------------------------------------------------------- a whole card
+
+@dataclass
+class BuildPlan:
+    card: Any  # registry.Card
+    files: list[str]
+    checksums: list[dict]
+    code: dict
+    fingerprint: str
+    tasks: list[ShardTask]
+
+
+def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards: int,
+               checkpoint_every: int = 1000, force: bool = False, stop_after: int | None = None) -> BuildPlan:
+    out_dir = Path(out_dir)
+    root = data_root if data_root is not None else os.environ.get("BIOMATRIX_DATA_ROOT", os.path.dirname(card.path))
+    files = resolve_inputs(card.input_path, root)
+    if not files:
+        raise FileNotFoundError(f"{card.path}: input.path {card.input_path!r} matches no file under {root}")
+    if n_shards < 1:
+        raise ValueError("--shards must be at least 1")
+    meta = out_dir / "_build" / card.name
+    checksums = input_checksums(files, meta / "inputs.json")
+    code = code_version()
+    fingerprint = build_fingerprint(card.data, checksums, n_shards, code)
+    if force and meta.exists():
+        import shutil
+
+        shutil.rmtree(meta)
+        shutil.rmtree(out_dir / card.name, ignore_errors=True)
+        checksums = input_checksums(files, meta / "inputs.json")
+    elif (out_dir / card.name).exists():
+        stale = [p for p in (out_dir / card.name).iterdir()
+                 if not p.name.endswith(f"-of-{n_shards:05d}.jsonl")]
+        if stale:
+            raise BuildConfigError(f"{out_dir / card.name} holds files of a build with another shard count "
+                                   f"({stale[0].name}); use a fresh --out or --force")
+    tasks = [ShardTask(_resolve_param_paths(card.data, root), card.path, tuple(files), k, n_shards, str(out_dir), fingerprint,
+                       checkpoint_every, stop_after) for k in range(n_shards)]
+    return BuildPlan(card, files, checksums, code, fingerprint, tasks)
+
+
+PATH_PARAMS = ("entity_table",)  # builder params naming files, resolved like input.path
+
+
+def _resolve_param_paths(card_data: dict, root: str | Path) -> dict:
+    import copy
+
+    data = copy.deepcopy(card_data)
+    params = (data.get("builder") or {}).get("params") or {}
+    for key in PATH_PARAMS:
+        if isinstance(params.get(key), str) and not os.path.isabs(params[key]):
+            params[key] = os.path.join(str(root), os.path.expandvars(params[key]))
+    return data
+
+
+def write_manifest(plan: BuildPlan, summaries: list[dict], engine: str, seconds: float) -> dict:
+    summaries = sorted(summaries, key=lambda s: s["shard"])
+    meta = Path(plan.tasks[0].out_dir) / "_build" / plan.card.name
+    # one rejects file for people to read, in shard order
+    with open(meta / "rejects.jsonl", "wb") as out:
+        for t in plan.tasks:
+            if t.rejects_path().exists():
+                out.write(t.rejects_path().read_bytes())
+    manifest = {
+        "dataset": plan.card.name,
+        "card": os.path.basename(plan.card.path),
+        "category": plan.card.category,
+        "subcategory": plan.card.data.get("subcategory"),
+        "builder": plan.card.builder,
+        "seed": plan.card.seed,
+        "sampling_weight": plan.card.sampling_weight,
+        "n_shards": len(plan.tasks),
+        "fingerprint": plan.fingerprint,
+        "code_version": plan.code,
+        "inputs": [{"file": os.path.basename(c["path"]), "size": c["size"], "sha256": c["sha256"]} for c in plan.checksums],
+        "shards": summaries,
+        "totals": {k: sum(s[k] for s in summaries) for k in ("records", "written", "rejected", "bytes")},
+        "engine": engine,
+        "seconds_last_run": round(seconds, 3),
+    }
+    _atomic_write(meta / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+    _update_out_dataset_info(Path(plan.tasks[0].out_dir), plan.card.name)
+    return manifest
+
+
+def _update_out_dataset_info(out_dir: Path, name: str) -> None:
+    """``DIR/dataset_info.json`` so that ``dataset_dir: DIR`` works for a freshly built corpus."""
+    path = out_dir / "dataset_info.json"
+    info = json.loads(path.read_text()) if path.exists() else {}
+    info[name] = {"file_name": name, "columns": {"prompt": "text"}}
+    _atomic_write(path, json.dumps(dict(sorted(info.items())), indent=2))
+
+
+def build_card(card, out_dir: str | Path, data_root: str | Path | None = None, n_shards: int = 1,
+               workers: int = 1, checkpoint_every: int = 1000, force: bool = False, progress: bool = True,
+               stop_after: int | None = None) -> dict:
+    """Build every shard of one card with a local process pool; returns the manifest."""
+    from tqdm import tqdm
+
+    start = time.time()
+    plan = plan_build(card, out_dir, data_root, n_shards, checkpoint_every, force, stop_after)
+    bar = tqdm(desc=f"{card.name}", unit="rec", disable=not progress, dynamic_ncols=True)
+    summaries: list[dict] = []
+    try:
+        if workers <= 1:
+            for task in plan.tasks:
+                summaries.append(run_shard(task, progress=bar.update))
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")  # fork + RDKit/torch threads is not safe
+            with ctx.Manager() as manager:
+                queue = manager.Queue()
+                with ctx.Pool(min(workers, len(plan.tasks))) as pool:
+                    pending = pool.map_async(_run_shard_star, [(t, queue) for t in plan.tasks], chunksize=1)
+                    while not pending.ready():
+                        pending.wait(0.2)
+                        while not queue.empty():
+                            bar.update(queue.get())
+                    summaries = pending.get()
+                    while not queue.empty():
+                        bar.update(queue.get())
+    finally:
+        bar.close()
+    return write_manifest(plan, summaries, f"local x{max(1, workers)}", time.time() - start)
