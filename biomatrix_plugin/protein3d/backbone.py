@@ -194,14 +194,14 @@ def _extract_one_chain(chain_atoms, source: str, cid: str, break_distance: float
     # ATOM records the CCD does not call amino acids but that have a CA or an unknown name (renamed or
     # private residues, kept as X); never water.
     kind = np.zeros(n_res, dtype=np.int8)  # 0 no, 1 polymer (ATOM), 2 amino-acid HETATM to check
-    for i, name in enumerate(res_names):
-        if name in _WATER:
-            continue
-        aa = _is_ccd_amino_acid(name)
-        if aa is True:
-            kind[i] = 2 if hetero[i] else 1
-        elif not hetero[i] and (aa is None or present[i, 1]):
-            kind[i] = 1
+    unique_names, name_index = np.unique(res_names, return_inverse=True)
+    status = [None if name in _WATER else _is_ccd_amino_acid(name) for name in unique_names]
+    is_water = np.array([name in _WATER for name in unique_names])[name_index]
+    is_aa = np.array([st is True for st in status])[name_index]
+    is_unknown = np.array([st is None for st in status])[name_index] & ~is_water
+    kind[is_aa & hetero] = 2
+    kind[is_aa & ~hetero] = 1
+    kind[~is_aa & ~hetero & ~is_water & (is_unknown | present[:, 1])] = 1
     if not kind.any():
         return ("skip", "no amino-acid residues")
     polymer_rows = np.flatnonzero(kind == 1)
@@ -209,42 +209,33 @@ def _extract_one_chain(chain_atoms, source: str, cid: str, break_distance: float
         first, last = polymer_rows[0], polymer_rows[-1]
     else:
         first, last = 0, n_res - 1  # a chain made only of HETATM amino acids
-    candidates = []
-    for i in range(n_res):
-        if kind[i] == 1:
-            candidates.append(i)
-        elif kind[i] == 2:
-            # An amino-acid HETATM belongs to the chain when it lies between polymer residues or is
-            # peptide-bonded to a neighbour (an N-terminal MSE); a free amino-acid ligand does not.
-            inside = first <= i <= last
-            bonded = _bonded(coords, i, i - 1, break_distance) or _bonded(coords, i + 1, i, break_distance)
-            if inside or bonded or not polymer_rows.size:
-                candidates.append(i)
+    candidate_mask = kind == 1
+    for i in np.flatnonzero(kind == 2):
+        # An amino-acid HETATM belongs to the chain when it lies between polymer residues or is
+        # peptide-bonded to a neighbour (an N-terminal MSE); a free amino-acid ligand does not.
+        inside = first <= i <= last
+        bonded = _bonded(coords, i, i - 1, break_distance) or _bonded(coords, i + 1, i, break_distance)
+        candidate_mask[i] = inside or bonded or not polymer_rows.size
+    candidates = np.flatnonzero(candidate_mask)
 
-    letters: list[str] = []
-    kept: list[int] = []
-    labels: list[str] = []
+    usable = present[candidates].all(axis=1) & np.isfinite(coords[candidates]).all(axis=(1, 2))
+    kept = candidates[usable]
     dropped: list[DroppedResidue] = []
-    nonstandard: list[dict] = []
-    for i in candidates:
+    for i in candidates[~usable]:
         label = _residue_label(res_names[i], int(res_ids[i]), ins_codes[i])
         missing = [BACKBONE_ATOMS[k] for k in range(3) if not present[i, k]]
         if missing:
             dropped.append(DroppedResidue(label, "missing " + ", ".join(missing)))
-            continue
-        nonfinite = [BACKBONE_ATOMS[k] for k in range(3) if not np.isfinite(coords[i, k]).all()]
-        if nonfinite:
+        else:
+            nonfinite = [BACKBONE_ATOMS[k] for k in range(3) if not np.isfinite(coords[i, k]).all()]
             dropped.append(DroppedResidue(label, "non-finite coordinates in " + ", ".join(nonfinite)))
-            continue
-        letter = residue_letter(res_names[i])
-        if res_names[i] not in _STANDARD_NAMES:
-            nonstandard.append({"residue": label, "letter": letter})
-        letters.append(letter)
-        kept.append(i)
-        labels.append(label)
+    labels = [_residue_label(res_names[i], int(res_ids[i]), ins_codes[i]) for i in kept]
+    letters = [residue_letter(res_names[i]) for i in kept]
+    nonstandard = [{"residue": labels[j], "letter": letters[j]}
+                   for j, i in enumerate(kept) if res_names[i] not in _STANDARD_NAMES]
 
     rid = record_id(source, cid)
-    if not kept:
+    if not len(kept):
         reason = "no residue with N, CA and C"
         if dropped:
             reason += f" ({len(dropped)} dropped, first: {dropped[0].residue}: {dropped[0].reason})"
