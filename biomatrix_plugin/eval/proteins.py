@@ -93,25 +93,22 @@ def _ca_from_file(path: str) -> np.ndarray | None:
 
 
 def kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
-    """RMSD between equal-length point sets after optimal rigid superposition (Kabsch)."""
-    try:  # the protein3d area owns the canonical implementation when present
-        from ..protein3d import kabsch_rmsd as shared
+    """CA RMSD after optimal superposition; the protein3d area owns the implementation."""
+    from ..protein3d.comparison import kabsch_rmsd as shared
 
-        return float(shared(a, b))
-    except ImportError:
-        pass
-    if a.shape != b.shape:
-        raise ValueError(f"kabsch_rmsd: shapes differ {a.shape} vs {b.shape}")
-    a0, b0 = a - a.mean(0), b - b.mean(0)
-    u, _, vt = np.linalg.svd(a0.T @ b0)
-    d = np.sign(np.linalg.det(u @ vt))
-    rot = u @ np.diag([1.0, 1.0, d]) @ vt
-    diff = a0 @ rot - b0
-    return float(np.sqrt((diff ** 2).sum(1).mean()))
+    return float(shared(a, b))
 
 
-def tm_score(model: np.ndarray, reference: np.ndarray) -> float:
-    """TM-align TM-score of ``model`` against ``reference``, normalised by the reference length."""
+def tm_score(model: np.ndarray, reference: np.ndarray, align: str = "tmalign") -> float:
+    """TM-score of ``model`` against ``reference``, normalised by the reference length.
+
+    ``tmalign``: TM-align's sequence-independent alignment (tmtools), works across lengths.
+    ``residue``: residue i to residue i (the TM-score program; protein3d's implementation), equal lengths.
+    """
+    if align == "residue":
+        from ..protein3d.comparison import tm_score as residue_tm
+
+        return float(residue_tm(model, reference))
     from tmtools import tm_align
 
     result = tm_align(np.ascontiguousarray(model), np.ascontiguousarray(reference),
@@ -133,18 +130,28 @@ def _structure_pairs(name: str, predictions: list, references: list):
     return pairs, bad
 
 
-@register("tm_score", family="proteins",
-          definition="TM-align TM-score of predicted vs reference CA trace, normalised by reference length (tmtools)")
-def tm_score_metric(predictions: list, references: list) -> MetricResult:
-    try:
-        import tmtools  # noqa: F401
-    except ImportError:
-        return MetricResult.not_computed("tm_score", "the `tmtools` package is not installed (pip install tmtools)",
-                                         len(predictions))
+ALIGN = {"align": OptionSpec(str, "tmalign", "tmalign (TM-align, any lengths) or residue (index-matched, "
+                                             "equal lengths only)", ("tmalign", "residue"))}
+
+
+@register("tm_score", family="proteins", options=ALIGN,
+          definition="TM-score of predicted vs reference CA trace, normalised by reference length (TM-align via tmtools, or residue-matched)")
+def tm_score_metric(predictions: list, references: list, align: str = "tmalign") -> MetricResult:
+    if align == "tmalign":
+        try:
+            import tmtools  # noqa: F401
+        except ImportError:
+            return MetricResult.not_computed("tm_score", "the `tmtools` package is not installed (pip install tmtools)",
+                                             len(predictions))
     pairs, bad = _structure_pairs("tm_score", predictions, references)
+    if align == "residue":
+        matched = [(p, r) for p, r in pairs if len(p) == len(r)]
+        bad += len(pairs) - len(matched)
+        pairs = matched
     if not pairs:
         return MetricResult.not_computed("tm_score", "no usable predicted structure", len(predictions), bad)
-    return MetricResult("tm_score", float(np.mean([tm_score(p, r) for p, r in pairs])), len(predictions), bad)
+    value = float(np.mean([tm_score(p, r, align) for p, r in pairs]))
+    return MetricResult("tm_score", value, len(predictions), bad, details={"align": align})
 
 
 @register("rmsd", family="proteins", higher_is_better=False,
