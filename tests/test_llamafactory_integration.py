@@ -1,0 +1,112 @@
+"""The plugin inside LLaMA-Factory 0.9.5: registration in every process, formatting, packing, collator."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _python(code: str, **env) -> str:
+    full_env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, check=True).stdout
+
+
+def test_pth_hook_registers_in_a_fresh_interpreter():
+    from biomatrix_plugin.hook import doctor
+
+    report = doctor()
+    assert report["pth_file"], "biomatrix_plugin_hook.pth is not installed: run `make install` (biomatrix install-hook)"
+    assert report["ok"], report
+    code = "import llamafactory.data.converter as c; print('biomatrix' in c.DATASET_CONVERTERS)"
+    assert _python(code).strip() == "True"
+    assert _python(code, BIOMATRIX_PLUGIN_DISABLE="1").strip() == "False"  # it is the hook, not an import
+
+
+def test_hook_is_lazy_for_processes_that_never_import_llamafactory():
+    out = _python("import sys; print(sorted(m for m in ('torch', 'llamafactory', 'transformers', 'rdkit') if m in sys.modules), 'biomatrix_plugin.hook' in sys.modules)")
+    assert out.strip() == "[] True"
+
+
+@pytest.mark.slow
+def test_registration_reaches_torchrun_workers(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent("""
+        import os, sys
+        import llamafactory.data.converter as c
+        import llamafactory.data.processor.pretrain as p
+        rank = os.environ["RANK"]
+        with open(os.path.join(sys.argv[1], f"rank{rank}.txt"), "w") as fh:
+            fh.write(f"{'biomatrix' in c.DATASET_CONVERTERS} {getattr(p.PretrainDatasetProcessor, '_biomatrix_patched', False)}")
+    """))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", str(script), str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    assert sorted(p.read_text() for p in tmp_path.glob("rank*.txt")) == ["True True", "True True"]
+
+
+def test_biomatrix_formatting_serializes_raw_entities():
+    import llamafactory.data.converter as conv
+    from llamafactory.hparams import DataArguments
+    from llamafactory.data.parser import DatasetAttr
+
+    attr = DatasetAttr(load_from="file", dataset_name="demo", formatting="biomatrix")
+    converter = conv.get_dataset_converter("biomatrix", attr, DataArguments())
+    row = {"instruction": "Translate {s|smiles} of {p|protein}", "input": "", "output": "{s|selfies_from_smiles} {{keep}}",
+           "s": "CCO", "p": "MK", "id": "r1"}
+    out = converter(row)
+    assert out["_prompt"][0]["content"] == (
+        "Translate <|mol_smi_start|>CCO<|mol_smi_end|> of <|prot_aa_start|><A M><A K><|prot_aa_end|>")
+    assert out["_response"][0]["content"] == "<|mol_sfi_start|>[C][C][O]<|mol_sfi_end|> {{keep}}"
+    with pytest.raises(ValueError, match=r"dataset 'demo', row id='r2': column 'p'.*invalid character"):
+        converter({**row, "p": "MK7", "id": "r2"})
+    with pytest.raises(ValueError, match="column 'missing' is missing"):
+        converter({**row, "instruction": "{missing|smiles}"})
+
+
+def _pt_processor(tokenizer, cutoff_len):
+    import llamafactory.data.processor.pretrain as pre
+    from llamafactory.hparams import DataArguments
+
+    data_args = DataArguments(template="qwen3_nothink", cutoff_len=cutoff_len, packing=True)
+    return pre.PretrainDatasetProcessor(template=None, tokenizer=tokenizer, processor=None, data_args=data_args)
+
+
+def test_pt_packing_keeps_every_token(extended_tokenizer, tmp_path, monkeypatch):
+    from biomatrix_plugin.demo_data import build_demo_data
+
+    build_demo_data(tmp_path, n_molecules=200)
+    texts = [json.loads(l)["text"] for l in (tmp_path / "cpt_demo.jsonl").read_text().splitlines()]
+    examples = {"_prompt": [[{"role": "user", "content": t}] for t in texts]}
+    processor = _pt_processor(extended_tokenizer, cutoff_len=255)
+    expected = [i for t in texts for i in extended_tokenizer(t + extended_tokenizer.eos_token, add_special_tokens=False)["input_ids"]]
+
+    patched = processor.preprocess_dataset(examples)
+    assert [i for b in patched["input_ids"] for i in b] == expected  # nothing lost, order kept
+    block = processor.data_args.cutoff_len  # DataArguments reserves one token when packing
+    assert all(len(b) == block for b in patched["input_ids"][:-1])
+
+    monkeypatch.setenv("BIOMATRIX_PT_KEEP_REMAINDER", "0")
+    stock = processor.preprocess_dataset(examples)
+    dropped = len(expected) - sum(len(b) for b in stock["input_ids"])
+    assert dropped == len(expected) % block and dropped > 0  # what 0.9.5 loses per map batch
+
+
+def test_document_separators_stay_in_the_loss(extended_tokenizer):
+    from transformers import DataCollatorForLanguageModeling
+
+    tok = extended_tokenizer
+    assert tok.pad_token_id != tok.eos_token_id
+    collator = DataCollatorForLanguageModeling(tokenizer=tok, mlm=False)
+    a = tok("first doc" + tok.eos_token + "second", add_special_tokens=False)["input_ids"]
+    b = tok("short" + tok.eos_token, add_special_tokens=False)["input_ids"]
+    batch = collator([{"input_ids": a}, {"input_ids": b}])
+    labels = batch["labels"]
+    eos_positions = (batch["input_ids"] == tok.eos_token_id) & (batch["attention_mask"] == 1)
+    assert eos_positions.sum() == 2 and (labels[eos_positions] == tok.eos_token_id).all()
+    assert (labels[batch["attention_mask"] == 0] == -100).all() and (batch["attention_mask"] == 0).sum() > 0
