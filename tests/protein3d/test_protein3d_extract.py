@@ -9,7 +9,7 @@ from biomatrix_plugin.cli import main as biomatrix_main
 from biomatrix_plugin.protein3d.backbone import extract_chains
 from biomatrix_plugin.protein3d.structure_io import StructureFileError, write_backbone
 
-from protein3d_builders import Atom, chain_atoms, edit, helix, strand, write
+from protein3d_builders import Atom, chain_atoms, edit, helix, pdb_text, strand, write
 
 SEQ12 = "MKTAYIAKQRQI"
 FORMATS = ["pdb", "cif"]
@@ -201,3 +201,41 @@ def test_cli_extract_batch_reports_rejects(tmp_path, capsys):
     rej = [json.loads(l) for l in rejects.read_text().splitlines()]
     assert len(rej) == 1 and rej[0]["source"] == str(bad) and "bad.pdb" in rej[0]["reason"]
     assert "1 chain(s) written, 1 rejected" in capsys.readouterr().err
+
+
+def test_first_model_only(tmp_path):
+    bb = helix(5)
+    first = pdb_text(chain_atoms(bb, "MKTAY")).replace("END\n", "")
+    second = pdb_text(chain_atoms(bb + 10.0, "MKTAY")).replace("END\n", "")
+    path = tmp_path / "nmr.pdb"
+    path.write_text("MODEL        1\n" + first + "ENDMDL\nMODEL        2\n" + second + "ENDMDL\nEND\n")
+    result = extract_chains(path)
+    assert len(result.chains) == 1
+    np.testing.assert_allclose(result.chains[0].backbone, np.round(bb, 3), atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_insertion_codes_are_distinct_residues(tmp_path, fmt):
+    bb = helix(4)
+    atoms = chain_atoms(bb, "MKTA")
+    atoms = [replace(a, res_id=2, ins_code="A") if a.res_id == 3 else a for a in atoms]  # 1, 2, 2A, 4
+    chain = extract_chains(write(tmp_path / f"ins.{fmt}", atoms)).chains[0]
+    assert chain.sequence == "MKTA"
+    assert chain.residues == ["MET 1", "LYS 2", "THR 2A", "ALA 4"]
+    assert chain.breaks == []
+
+
+def test_cli_compare(tmp_path, capsys):
+    bb = helix(30)
+    ref = write_backbone(tmp_path / "ref.pdb", bb, "A" * 30)
+    moved = bb.copy()
+    moved[15:] += np.array([25.0, 0.0, 0.0])
+    pred = write_backbone(tmp_path / "pred.cif", moved, "A" * 30)
+    assert biomatrix_main(["protein", "compare", "--pred", str(pred), "--ref", str(ref)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    d0 = 1.24 * 15 ** (1 / 3) - 1.8
+    assert report["length"] == 30
+    assert report["tm_score"] == pytest.approx(0.5 + 0.5 / (1 + (25.0 / d0) ** 2), abs=2e-3)
+    short = write_backbone(tmp_path / "short.pdb", bb[:20], "A" * 20)
+    assert biomatrix_main(["protein", "compare", "--pred", str(short), "--ref", str(ref)]) == 1
+    assert "lengths differ" in capsys.readouterr().err

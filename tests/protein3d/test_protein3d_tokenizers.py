@@ -231,3 +231,23 @@ def test_encode_cli_with_precomputed_and_gcp(fake_gcp, tmp_path, capsys):
     assert biomatrix_main(["protein", "instances", "--vq-csv", str(codes_csv), "--output", str(rows_path)]) == 0
     rows = [json.loads(l) for l in rows_path.read_text().splitlines()]
     assert len(rows) == 6 and all(set(r) == {"text"} for r in rows)
+
+
+def test_decode_cli_writes_structures(fake_gcp, tmp_path, capsys):
+    import yaml
+
+    _, _, config = fake_gcp
+    cfg = tmp_path / "gcp.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    codes_csv = tmp_path / "codes.csv"
+    codes_csv.write_text(HEADER + "gen1,10 20 30,MKT\ngen2,1 2,MK\nbad,1 99999,MK\n")
+    out_dir = tmp_path / "decoded"
+    code = biomatrix_main(["protein", "decode", "--vq-csv", str(codes_csv), "--config", str(cfg),
+                           "--out-dir", str(out_dir), "--format", "cif"])
+    assert code == 1  # one row rejected
+    assert sorted(p.name for p in out_dir.iterdir()) == ["gen1.cif", "gen2.cif"]
+    chain = extract_chains(out_dir / "gen1.cif").chains[0]
+    assert chain.sequence == "MKT"
+    np.testing.assert_allclose(chain.backbone[:, 1, 1], [0.01, 0.02, 0.03], atol=1e-6)
+    err = capsys.readouterr().err
+    assert "2 written, 1 rejected" in err and "outside 0-4095" in err
