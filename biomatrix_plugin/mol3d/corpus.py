@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import multiprocessing as mp
+import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,7 +170,9 @@ def _run(items: Iterable, work: Callable, options: dict, workers: int, chunk_siz
         return
     # forkserver: workers fork from a clean server that has imported torch/RDKit but run nothing, which
     # is fast and safe even when this process already used torch's thread pool (plain fork is not).
-    if "forkserver" in mp.get_all_start_methods():
+    if "fork" in mp.get_all_start_methods() and "torch" not in sys.modules:
+        ctx = mp.get_context("fork")  # nothing heavy imported here yet: plain fork is safe and quickest
+    elif "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["biomatrix_plugin.mol3d.tokenizer"])
     else:

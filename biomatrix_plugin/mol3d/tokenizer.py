@@ -104,7 +104,8 @@ def check_3d(mol, record: str | int | None = None, max_atoms: int = DEFAULT_MAX_
 
 
 def _has_implicit_hydrogens(mol) -> bool:
-    return any(a.GetNumImplicitHs() or a.GetNumExplicitHs() for a in mol.GetAtoms())
+    # GetTotalNumHs counts implicit plus 'explicit count' hydrogens, not hydrogen atoms in the graph.
+    return any(a.GetTotalNumHs() for a in mol.GetAtoms())
 
 
 def embed_3d(mol_or_smiles, seed: int = 42, mmff: bool = True):

@@ -1,0 +1,161 @@
+"""MolStrucTok throughput: native batched encode/decode vs a baseline, and the 2-worker corpus path.
+
+    python benchmarks/bench_mol3d.py [--repeat 5] [--reference DIR] [--png out.png]
+
+Molecules: the 100 golden molecules from ../shared (or, without ../shared, RDKit's bundled NCI set
+embedded with ETKDG), repeated ``--repeat`` times. Baseline: the released reference implementation run
+one molecule at a time, when a checkout of the BioMatrix repository (a directory holding
+``molstructok/``) is given with ``--reference`` or $BIOMATRIX_MOLSTRUCTOK_REF; otherwise this package's
+own one-molecule-at-a-time path. Everything runs with one torch thread per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+GOLDEN = SHARED / "golden" / "molstructok" / "reference_codes.jsonl"
+
+
+def load_molecules():
+    from rdkit import Chem
+
+    if GOLDEN.exists():
+        recs = [json.loads(l) for l in GOLDEN.read_text().splitlines() if l.strip()]
+        return [Chem.MolFromMolBlock(r["molblock"], removeHs=False) for r in recs], "golden (../shared)"
+    from rdkit import RDConfig
+
+    from biomatrix_plugin.mol3d import embed_3d
+
+    mols = []
+    for m in Chem.SDMolSupplier(str(Path(RDConfig.RDDataDir) / "NCI" / "first_200.props.sdf")):
+        if m is not None and len(Chem.GetMolFrags(m)) == 1 and len(mols) < 100:
+            try:
+                mols.append(embed_3d(m, seed=42))
+            except Exception:
+                pass
+    return mols, "RDKit NCI, ETKDG+MMFF"
+
+
+def rate(n: int, fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn()
+    return n / (time.perf_counter() - t), out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5, help="copies of the molecule set (default 5)")
+    ap.add_argument("--reference", default=os.environ.get("BIOMATRIX_MOLSTRUCTOK_REF"),
+                    help="directory containing the reference's molstructok/ package")
+    ap.add_argument("--corpus-repeat", type=int, default=10, help="copies in the corpus-path SDF")
+    ap.add_argument("--png", default=None, help="also save a bar chart here")
+    args = ap.parse_args()
+
+    import torch
+    from rdkit import Chem, RDLogger
+
+    torch.set_num_threads(1)
+    RDLogger.DisableLog("rdApp.*")
+    from biomatrix_plugin.mol3d import MolStrucTok, default_checkpoint
+    from biomatrix_plugin.mol3d.corpus import encode_sdf
+
+    ckpt = default_checkpoint()
+    tok = MolStrucTok(ckpt)
+    base, source = load_molecules()
+    mols = base * args.repeat
+    n = len(mols)
+    tok.encode_mols(base[:5])  # warm-up
+
+    rows = []
+    enc_rate, results = rate(n, lambda: tok.encode_mols(mols))
+    strings = [r.struct_sfi for r in results]
+    tok.decode_many(strings[:5])
+    dec_rate, _ = rate(n, lambda: tok.decode_many(strings))
+    one_enc, singles = rate(n, lambda: [tok.encode_mol(m) for m in mols])
+    one_dec, _ = rate(n, lambda: [tok.decode(s) for s in strings])
+    assert [s.struct_sfi for s in singles] == strings
+
+    baseline_name = "native, one molecule per call"
+    base_enc, base_dec = one_enc, one_dec
+    identical = None
+    if args.reference and (Path(args.reference) / "molstructok").is_dir():
+        sys.path.insert(0, str(Path(args.reference)))
+        from molstructok import MolStructTok  # the released reference, outside this repository
+
+        ref = MolStructTok(str(ckpt), device="cpu", enable_mmff=False)
+        ref.encode(base[0])
+        base_enc, ref_out = rate(n, lambda: [ref.encode(m) for m in mols])
+        base_dec, _ = rate(n, lambda: [ref.decode(s) for s in strings])
+        identical = sum(o[1] == s for o, s in zip(ref_out, strings))
+        baseline_name = f"reference ({args.reference}), one molecule per call"
+
+    rows.append(("encode", "baseline: " + baseline_name, base_enc, 1.0))
+    rows.append(("encode", "native one-at-a-time", one_enc, one_enc / base_enc))
+    rows.append(("encode", "native batched", enc_rate, enc_rate / base_enc))
+    rows.append(("decode", "baseline: " + baseline_name, base_dec, 1.0))
+    rows.append(("decode", "native one-at-a-time", one_dec, one_dec / base_dec))
+    rows.append(("decode", "native batched (no MMFF)", dec_rate, dec_rate / base_dec))
+
+    # Corpus path: SDF -> JSONL with 1 and 2 worker processes. Each is run on k and 3k copies of the
+    # molecule set; the difference gives the steady-state rate without process start-up.
+    with tempfile.TemporaryDirectory() as tmp:
+        n_small = len(base) * args.corpus_repeat
+        for k, name in ((1, "small.sdf"), (3, "large.sdf")):
+            with open(Path(tmp) / name, "w") as fh:
+                for m in base * (args.corpus_repeat * k):
+                    fh.write(Chem.MolToMolBlock(m) + "$$$$\n")
+        wall, steady, same = {}, {}, True
+        for workers in (1, 2):
+            times = {}
+            for name, count in (("small.sdf", n_small), ("large.sdf", 3 * n_small)):
+                out = Path(tmp) / f"{name}.{workers}.jsonl"
+                t = time.perf_counter()
+                summary = encode_sdf(Path(tmp) / name, out, workers=workers, checkpoint=str(ckpt), progress=False)
+                times[name] = time.perf_counter() - t
+                assert summary.written + summary.rejected == count
+            wall[workers] = 3 * n_small / times["large.sdf"]
+            steady[workers] = 2 * n_small / max(times["large.sdf"] - times["small.sdf"], 1e-9)
+        same = (Path(tmp) / "large.sdf.1.jsonl").read_text() == (Path(tmp) / "large.sdf.2.jsonl").read_text()
+    n_corpus = 3 * n_small
+    for w in (1, 2):
+        rows.append(("corpus encode", f"{w} worker(s), SDF->JSONL, wall incl. start-up", wall[w], wall[w] / base_enc))
+        rows.append(("corpus encode", f"{w} worker(s), SDF->JSONL, steady state", steady[w], steady[w] / base_enc))
+    corpus_rates = steady
+
+    print(f"molecules: {n} ({source}, x{args.repeat}); corpus path: {n_corpus}; cpu cores: {os.cpu_count()}")
+    print(f"{'task':<14} {'path':<60} {'mol/s':>9} {'x baseline':>11}")
+    for task, path, r, ratio in rows:
+        print(f"{task:<14} {path:<60} {r:>9.0f} {ratio:>10.1f}x")
+    print(f"2-worker / 1-worker steady-state scaling: {corpus_rates[2] / corpus_rates[1]:.2f}x "
+          f"(wall: {wall[2] / wall[1]:.2f}x); outputs identical: {same}")
+    print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
+          "(other processes on the machine lower every figure)")
+    if identical is not None:
+        print(f"struct_sfi identical to the reference: {identical}/{n}")
+    if args.png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        labels = [f"{t}\n{p.split(':')[0][:28]}" for t, p, _, _ in rows]
+        ax.barh(range(len(rows)), [r for _, _, r, _ in rows])
+        ax.set_yticks(range(len(rows)), labels, fontsize=7)
+        ax.set_xlabel("molecules / s (one process unless stated)")
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=110)
+        print(f"chart: {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
