@@ -1,0 +1,146 @@
+"""The build runner: shards, rejects, manifest, resume after a kill, worker independence, statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from biomatrix_plugin.corpus.build import BuildConfigError, BuildInterrupted, build_card
+from biomatrix_plugin.corpus.records import file_sha256
+from biomatrix_plugin.corpus.registry import load_card
+
+CARDS = Path(__file__).resolve().parent / "cards"
+ALL_CARDS = sorted(p.stem for p in CARDS.glob("*.yaml"))
+
+
+def card(name: str):
+    return load_card(CARDS / f"{name}.yaml")
+
+
+def shard_bytes(out: Path, name: str) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / name).glob("*.jsonl"))}
+
+
+def test_build_writes_shards_rejects_and_manifest(tmp_path):
+    out = tmp_path / "out"
+    manifest = build_card(card("fx_pubchem_sdf"), out, n_shards=3, progress=False)
+    assert manifest["totals"] == {**manifest["totals"], "records": 13, "written": 10, "rejected": 3}
+    assert [s["records"] for s in manifest["shards"]] == [5, 4, 4]  # record g goes to shard g % 3
+    for s in manifest["shards"]:
+        path = out / "fx_pubchem_sdf" / s["file"]
+        assert s["sha256"] == file_sha256(str(path))
+        assert s["written"] == len(path.read_text().splitlines())
+    src = CARDS.parent / "fixtures" / "pubchem_compounds.sdf"
+    assert manifest["inputs"] == [{"file": src.name, "size": src.stat().st_size, "sha256": file_sha256(str(src))}]
+    assert manifest["seed"] == 0 and manifest["code_version"]["builder_code_sha256"]
+    rejects = [json.loads(l) for l in (out / "_build" / "fx_pubchem_sdf" / "rejects.jsonl").read_text().splitlines()]
+    assert sorted(r["position"] for r in rejects) == [10, 11, 12]
+    assert all(r["reason"] and r["source"] == src.name for r in rejects)
+    # only training data in the dataset folder: LLaMA-Factory loads every file in it as one type
+    assert {p.suffix for p in (out / "fx_pubchem_sdf").iterdir()} == {".jsonl"}
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert info["fx_pubchem_sdf"] == {"file_name": "fx_pubchem_sdf", "columns": {"prompt": "text"}}
+
+
+def test_every_fixture_card_builds_and_counts_add_up(tmp_path):
+    out = tmp_path / "out"
+    expected = {"fx_uniprot": (5, 4, 3), "fx_interleaved": (6, 2, 4), "fx_bindingdb": (6, 3, 3),
+                "fx_uniref50": (5, 3, 2), "fx_text": (6, 3, 3), "fx_structures": (5, 6, 3)}
+    for name in ALL_CARDS:
+        m = build_card(card(name), out, n_shards=2, progress=False)
+        t = m["totals"]
+        rejects = (out / "_build" / name / "rejects.jsonl").read_text().splitlines()
+        assert len(rejects) == t["rejected"], name
+        lines = [l for p in (out / name).glob("*.jsonl") for l in p.read_text().splitlines()]
+        assert len(lines) == t["written"], name
+        assert all(json.loads(l)["text"].strip() for l in lines)
+        if name in expected:
+            assert (t["records"], t["written"], t["rejected"]) == expected[name], name
+
+
+def test_instances_do_not_depend_on_the_shard_count(tmp_path):
+    one = build_card(card("fx_pubchem_csv"), tmp_path / "one", n_shards=1, progress=False)
+    four = build_card(card("fx_pubchem_csv"), tmp_path / "four", n_shards=4, progress=False)
+    lines = lambda out: sorted(l for p in (out / "fx_pubchem_csv").glob("*.jsonl") for l in p.read_text().splitlines())
+    assert lines(tmp_path / "one") == lines(tmp_path / "four")
+    assert one["totals"]["written"] == four["totals"]["written"] == 6
+
+
+@pytest.mark.slow
+def test_process_pool_output_equals_single_process_output(tmp_path):
+    build_card(card("fx_uniprot"), tmp_path / "a", n_shards=3, workers=1, progress=False)
+    build_card(card("fx_uniprot"), tmp_path / "b", n_shards=3, workers=2, progress=False)
+    assert shard_bytes(tmp_path / "a", "fx_uniprot") == shard_bytes(tmp_path / "b", "fx_uniprot")
+
+
+@pytest.mark.parametrize("checkpoint_every,stop_after", [(1, 2), (3, 4), (2, 5)])
+def test_a_killed_build_resumes_to_byte_identical_output(tmp_path, checkpoint_every, stop_after):
+    clean = tmp_path / "clean"
+    build_card(card("fx_pubchem_sdf"), clean, n_shards=2, progress=False)
+    out = tmp_path / "resumed"
+    with pytest.raises(BuildInterrupted):
+        build_card(card("fx_pubchem_sdf"), out, n_shards=2, checkpoint_every=checkpoint_every,
+                   progress=False, stop_after=stop_after)
+    state = json.loads((out / "_build" / "fx_pubchem_sdf" / "state-00000.json").read_text())
+    assert not state["done"] and state["consumed"] == (stop_after // checkpoint_every) * checkpoint_every
+    manifest = build_card(card("fx_pubchem_sdf"), out, n_shards=2, checkpoint_every=checkpoint_every, progress=False)
+    assert shard_bytes(out, "fx_pubchem_sdf") == shard_bytes(clean, "fx_pubchem_sdf")
+    assert (out / "_build" / "fx_pubchem_sdf" / "rejects.jsonl").read_bytes() == \
+        (clean / "_build" / "fx_pubchem_sdf" / "rejects.jsonl").read_bytes()
+    assert manifest["totals"]["records"] == 13
+
+
+def test_a_changed_card_does_not_silently_mix_with_an_old_build(tmp_path):
+    out = tmp_path / "out"
+    c = card("fx_text")
+    build_card(c, out, n_shards=2, progress=False)
+    c.data["seed"] = 5
+    with pytest.raises(BuildConfigError, match="different settings"):
+        build_card(c, out, n_shards=2, progress=False)
+    with pytest.raises(BuildConfigError, match="another shard count"):
+        build_card(card("fx_text"), out, n_shards=3, progress=False)
+    assert build_card(c, out, n_shards=2, progress=False, force=True)["seed"] == 5
+
+
+def test_cli_build_and_stats_with_approximate_counts(tmp_path, capsys):
+    from biomatrix_plugin.cli import main
+
+    out = tmp_path / "out"
+    rc = main(["data", "build", str(CARDS / "fx_uniref50.yaml"), str(CARDS / "fx_text.yaml"), "--out", str(out),
+               "--shards", "2", "--no-progress", "--stats"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "fx_uniref50: 5 records -> 3 instances written, 2 rejected" in printed
+    report = json.loads((out / "corpus_stats.json").read_text())
+    uniref = report["datasets"]["fx_uniref50"]
+    # 142 + 110 + 9 residues, each one token, plus two wrapper tokens per sequence
+    assert uniref["tokens_by_modality"] == {"protein": 142 + 110 + 9 + 6}
+    assert report["datasets"]["fx_text"]["tokens_by_group"].keys() == {"text"}
+    assert (out / "corpus_composition.png").stat().st_size > 10_000
+    probs = report["interleave_probs"]
+    assert abs(sum(probs.values()) - 1.0) < 1e-9
+    # fx_uniref50: weight 0.15 over 89 tokens/instance; fx_text: weight 0.1 over ~12 tokens/instance
+    assert probs["fx_text"] > probs["fx_uniref50"]
+
+
+@pytest.mark.slow
+def test_stats_with_the_extended_tokenizer_count_exactly(tmp_path, tiny_extended_model):
+    from transformers import AutoTokenizer
+
+    from biomatrix_plugin.corpus.stats import compute_stats, plot_composition
+
+    out = tmp_path / "out"
+    for name in ("fx_pubchem_csv", "fx_uniprot", "fx_interleaved", "fx_structures"):
+        build_card(card(name), out, n_shards=2, progress=False)
+    report = compute_stats(out, tiny_extended_model)
+    tok = AutoTokenizer.from_pretrained(tiny_extended_model)
+    for name, d in report["datasets"].items():
+        texts = [json.loads(l)["text"] for p in sorted((out / name).glob("*.jsonl")) for l in p.read_text().splitlines()]
+        whole = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
+        assert d["tokens"] == whole, name  # piecewise counting = tokenizing the whole instance
+        assert d["instances"] == len(texts)
+    assert report["datasets"]["fx_structures"]["tokens_by_group"]["3D"] > 0
+    assert set(report["by_category"]) == {"molecule", "protein", "cross-entity"}
+    assert plot_composition(report, tmp_path / "c.png").stat().st_size > 10_000

@@ -1,0 +1,132 @@
+"""Cards, the generated dataset_info.json, and what LLaMA-Factory 0.9.5 accepts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from biomatrix_plugin.cli import main as biomatrix_main
+from biomatrix_plugin.corpus.registry import (
+    CardError, check_registry, generate_dataset_info, load_card, load_cards, manual_entries, validate_card,
+    validate_dataset_info,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY = REPO / "data_registry"
+CARDS = Path(__file__).resolve().parent / "cards"
+
+
+def good_card() -> dict:
+    return yaml.safe_load((CARDS / "fx_pubchem_sdf.yaml").read_text())
+
+
+def test_committed_registry_is_valid_and_dataset_info_is_up_to_date():
+    errors, warnings = check_registry(REGISTRY)
+    assert errors == []
+    committed = json.loads((REGISTRY / "dataset_info.json").read_text())
+    generated = generate_dataset_info(load_cards(REGISTRY), manual_entries(REGISTRY))
+    assert committed == generated
+    # the hand-written entries survive the merge untouched
+    for name, entry in manual_entries(REGISTRY).items():
+        assert committed[name] == entry
+    assert {"pubchem_compounds", "uniref50", "swissprot", "bindingdb", "fineweb_edu"} <= set(committed)
+
+
+def test_llamafactory_parser_reads_every_generated_entry():
+    from llamafactory.data.parser import get_dataset_list
+
+    info = json.loads((REGISTRY / "dataset_info.json").read_text())
+    attrs = get_dataset_list(list(info), str(REGISTRY))
+    by_name = {a.dataset_name: a for a in attrs}
+    entry = by_name["corpus/pubchem_compounds"]
+    assert entry.load_from == "file" and entry.prompt == "text" and entry.formatting == "alpaca"
+
+
+def test_fixture_cards_are_valid_and_cover_every_builder():
+    from biomatrix_plugin.corpus.builders import BUILDERS
+
+    cards = [load_card(p) for p in sorted(CARDS.glob("*.yaml"))]
+    assert {c.builder for c in cards} == set(BUILDERS)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda c: c.pop("license"), "missing required key 'license'"),
+    (lambda c: c.update(licence="x"), "unknown key 'licence'"),
+    (lambda c: c.update(name="Bad-Name"), "must match"),
+    (lambda c: c.update(category="chemistry"), "category 'chemistry'"),
+    (lambda c: c["builder"].update(name="nope"), "builder 'nope' is unknown"),
+    (lambda c: c["input"].update(format="fasta"), "does not read 'fasta'"),
+    (lambda c: c["builder"]["params"]["views"].update(smiles=1.5), "views.smiles: probability"),
+    (lambda c: c.update(sampling_weight=-1), "sampling_weight must be a positive number"),
+    (lambda c: c["input"].update(options={"extra_cells": "maybe"}), "extra_cells must be"),
+    (lambda c: c.update(output={"file_name": "/abs/path"}), "relative to the registry"),
+])
+def test_invalid_cards_are_reported_with_the_field(mutate, message):
+    card = good_card()
+    mutate(card)
+    errors = validate_card(card, "x.yaml")
+    assert any(message in e for e in errors), errors
+
+
+def test_dataset_info_validation_names_keys_llamafactory_ignores(tmp_path):
+    errors, _ = validate_dataset_info({"a": {"file_name": "a.jsonl", "colums": {"prompt": "text"}}})
+    assert any("'colums' is not read by LLaMA-Factory" in e for e in errors)
+    errors, _ = validate_dataset_info({"a": {"file_name": "a.jsonl", "columns": {"text": "text"}}})
+    assert any("columns.text" in e for e in errors)
+    errors, _ = validate_dataset_info({"a": {"columns": {"prompt": "text"}}})
+    assert any("needs one of" in e for e in errors)
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "a.jsonl").write_text("{}\n")
+    (tmp_path / "mixed" / "b.json").write_text("{}\n")
+    errors, _ = validate_dataset_info({"m": {"file_name": "mixed"}}, tmp_path)
+    assert any("mixes file types" in e for e in errors)
+    errors, warnings = validate_dataset_info({"n": {"file_name": "not_built"}}, tmp_path)
+    assert errors == [] and "does not exist yet" in warnings[0]
+    errors, _ = validate_dataset_info({"n": {"file_name": "not_built"}}, tmp_path, require_files=True)
+    assert "does not exist yet" in errors[0]
+
+
+def copy_registry(tmp_path: Path) -> Path:
+    reg = tmp_path / "registry"
+    shutil.copytree(REGISTRY / "cards", reg / "cards")
+    shutil.copy(REGISTRY / "dataset_info.json", reg / "dataset_info.json")
+    if (REGISTRY / "manual_entries.json").exists():
+        shutil.copy(REGISTRY / "manual_entries.json", reg / "manual_entries.json")
+    return reg
+
+
+def test_data_add_writes_one_card_and_regenerates_dataset_info(tmp_path, capsys):
+    reg = copy_registry(tmp_path)
+    rc = biomatrix_main(["data", "add", "--registry", str(reg), "--name", "my_fasta", "--builder", "fasta_sequence",
+                         "--format", "fasta", "--path", "mine/*.fasta", "--license", "CC BY 4.0",
+                         "--source-name", "My lab", "--weight", "1.5"])
+    assert rc == 0
+    card = load_card(reg / "cards" / "my_fasta.yaml")
+    assert card.category == "protein" and card.sampling_weight == 1.5
+    info = json.loads((reg / "dataset_info.json").read_text())
+    assert info["my_fasta"] == {"file_name": "corpus/my_fasta", "columns": {"prompt": "text"}}
+    assert biomatrix_main(["data", "check", "--registry", str(reg)]) == 0
+    # a second card with the same name is refused, and nothing is written
+    rc = biomatrix_main(["data", "add", "--registry", str(reg), "--name", "my_fasta", "--builder", "fasta_sequence",
+                         "--format", "fasta", "--path", "x", "--license", "x", "--source-name", "x"])
+    assert rc == 1 and "already exists" in capsys.readouterr().err
+
+
+def test_check_flags_a_stale_dataset_info_and_name_clashes(tmp_path, capsys):
+    reg = copy_registry(tmp_path)
+    card = good_card()
+    card["name"] = "fresh_card"
+    (reg / "cards" / "fresh_card.yaml").write_text(yaml.safe_dump(card))
+    assert biomatrix_main(["data", "check", "--registry", str(reg)]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert biomatrix_main(["data", "check", "--registry", str(reg), "--write"]) == 0
+    (reg / "manual_entries.json").write_text(json.dumps({"fresh_card": {"file_name": "x.jsonl"}}))
+    errors, _ = check_registry(reg)
+    assert any("also a hand-written entry" in e for e in errors)
+    with pytest.raises(CardError, match="unknown key"):
+        (reg / "cards" / "broken.yaml").write_text(yaml.safe_dump({**card, "name": "broken", "oops": 1}))
+        load_card(reg / "cards" / "broken.yaml")
