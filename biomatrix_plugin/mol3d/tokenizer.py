@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .errors import Mol3DError
+from .fast_selfies import kekule_smiles_to_selfies
 from .geometry import denormalize, generation_descriptors, normalize, reconstruct, reference_atoms
 from .joint_tokens import (atom_symbol_mask, atom_symbol_mask_by_decoder, build_struct_sfi,
                            parse_struct_sfi, split_symbols)
@@ -144,17 +145,21 @@ def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrog
     smiles = Chem.MolToSmiles(mol, canonical=True, kekuleSmiles=True, isomericSmiles=False)
     order = np.asarray(json.loads(mol.GetProp("_smilesAtomOutputOrder").replace(",]", "]")),
                        dtype=np.int64)
-    try:
-        selfies = sf.encoder(smiles)
-    except Exception as exc:  # selfies.EncoderError: element, charge or valence it cannot express
-        raise Mol3DError(f"{where}SELFIES cannot express {smiles}: {exc}") from exc
-    if selfies is None:
-        raise Mol3DError(f"{where}SELFIES cannot express {smiles}")
-    symbols = split_symbols(selfies)
-    mask = atom_symbol_mask(symbols)
     n = mol.GetNumAtoms()
-    if sum(mask) != n:
-        mask = atom_symbol_mask_by_decoder(selfies, len(symbols))
+    fast = kekule_smiles_to_selfies(smiles)
+    if fast is not None:
+        symbols, mask = fast
+    else:
+        try:
+            selfies = sf.encoder(smiles)
+        except Exception as exc:  # selfies.EncoderError: element, charge or valence it cannot express
+            raise Mol3DError(f"{where}SELFIES cannot express {smiles}: {exc}") from exc
+        if selfies is None:
+            raise Mol3DError(f"{where}SELFIES cannot express {smiles}")
+        symbols = split_symbols(selfies)
+        mask = atom_symbol_mask(symbols)
+        if sum(mask) != n:
+            mask = atom_symbol_mask_by_decoder(selfies, len(symbols))
     if sum(mask) != n:
         raise Mol3DError(f"{where}SELFIES of {smiles} has {sum(mask)} atom symbols for {n} atoms")
     adj = Chem.GetAdjacencyMatrix(mol)[np.ix_(order, order)]

@@ -71,3 +71,41 @@ def test_count_joint_tokens():
     assert joint == Counter({"[C 1]": 3, "[O 2]": 1, "[O 3]": 1, "[Branch1 -1]": 1, "[C -1]": 1})
     with pytest.raises(Mol3DError, match="string 1"):
         count_joint_tokens(["[C 1]", "[C 1"])
+
+
+@pytest.mark.slow
+def test_fast_selfies_matches_selfies_encoder_on_nci_5k():
+    from biomatrix_plugin.mol3d.fast_selfies import kekule_smiles_to_selfies
+
+    path = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
+    if not path.exists():
+        pytest.skip(f"RDKit's bundled NCI file is missing: {path}")
+    fast = raised = 0
+    for line in path.read_text().splitlines()[:5000]:
+        mol = Chem.MolFromSmiles(line.split()[0]) if line.strip() else None
+        if mol is None:
+            continue
+        for frag in Chem.GetMolFrags(mol, asMols=True):
+            smi = Chem.MolToSmiles(Chem.AddHs(frag), canonical=True, kekuleSmiles=True, isomericSmiles=False)
+            got = kekule_smiles_to_selfies(smi)
+            try:
+                ref = sf.encoder(smi)
+            except sf.EncoderError:
+                raised += 1
+                assert got is None, smi  # the library must get the chance to raise its own error
+                continue
+            if got is None:
+                continue
+            fast += 1
+            assert "".join(got[0]) == ref, smi
+            assert got[1] == atom_symbol_mask(split_symbols(ref)), smi
+    assert fast > 4500 and raised > 0
+
+
+def test_fast_selfies_declines_what_it_does_not_cover():
+    from biomatrix_plugin.mol3d.fast_selfies import kekule_smiles_to_selfies
+
+    for smi in ["c1ccccc1", "C[C@H](N)O", "[13CH4]", "C.C", "F/C=C/F", "[N+](=O)(C)[O-]"[:3]]:
+        assert kekule_smiles_to_selfies(smi) is None, smi
+    symbols, mask = kekule_smiles_to_selfies("[H]OC1=CC=CC=C1[N+](=O)[O-]")
+    assert "".join(symbols) == sf.encoder("[H]OC1=CC=CC=C1[N+](=O)[O-]")
