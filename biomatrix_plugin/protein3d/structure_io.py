@@ -94,16 +94,23 @@ def read_first_model(path: str | os.PathLike, extra_fields: Sequence[str] = ("oc
             raise StructureFileError(f"{path}: broken gzip data ({exc})") from exc
     try:
         if fmt == "pdb":
-            handle = pdb.PDBFile.read(io.StringIO(raw.decode("latin-1")))
+            text = raw.decode("latin-1")
+            handle = pdb.PDBFile.read(io.StringIO(text))
             if handle.get_model_count() == 0:
                 raise StructureFileError(f"{path}: no ATOM/HETATM records")
-            atoms = handle.get_structure(model=1, altloc="occupancy", extra_fields=list(extra_fields))
+            try:
+                atoms = _with_occupancy_fallback(lambda **kw: handle.get_structure(model=1, **kw), extra_fields)
+            except ValueError:
+                # Minimal PDB lines that end after the coordinates: give them occupancy 1, B 0.
+                handle = pdb.PDBFile.read(io.StringIO(_pad_pdb_atom_lines(text)))
+                atoms = _with_occupancy_fallback(lambda **kw: handle.get_structure(model=1, **kw), extra_fields)
         else:
             if fmt == "cif":
                 handle = pdbx.CIFFile.read(io.StringIO(raw.decode("utf-8", errors="replace")))
             else:
                 handle = pdbx.BinaryCIFFile.read(io.BytesIO(raw))
-            atoms = pdbx.get_structure(handle, model=1, altloc="occupancy", extra_fields=list(extra_fields))
+            atoms = _with_occupancy_fallback(
+                lambda **kw: pdbx.get_structure(handle, model=1, **kw), extra_fields)
     except StructureFileError:
         raise
     except Exception as exc:  # biotite raises many types (InvalidFileError, KeyError, ValueError, ...)
@@ -111,6 +118,32 @@ def read_first_model(path: str | os.PathLike, extra_fields: Sequence[str] = ("oc
     if atoms.array_length() == 0:
         raise StructureFileError(f"{path}: the first model has no atoms")
     return atoms
+
+
+def _pad_pdb_atom_lines(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if line.startswith(("ATOM", "HETATM")):
+            line = line.ljust(80)
+            if not line[54:60].strip():
+                line = line[:54] + "  1.00" + line[60:]
+            if not line[60:66].strip():
+                line = line[:60] + "  0.00" + line[66:]
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _with_occupancy_fallback(get_structure, extra_fields: Sequence[str]):
+    """Highest-occupancy altlocs; files without occupancy values (minimal PDB lines ending after the
+    coordinates, generated structures) are read again with the first altloc instead."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*occupancy.*")
+        try:
+            return get_structure(altloc="occupancy", extra_fields=list(extra_fields))
+        except (ValueError, KeyError, IndexError):
+            return get_structure(altloc="first", extra_fields=[])
 
 
 def backbone_atom_array(

@@ -239,3 +239,13 @@ def test_cli_compare(tmp_path, capsys):
     short = write_backbone(tmp_path / "short.pdb", bb[:20], "A" * 20)
     assert biomatrix_main(["protein", "compare", "--pred", str(short), "--ref", str(ref)]) == 1
     assert "lengths differ" in capsys.readouterr().err
+
+
+def test_minimal_pdb_lines_without_occupancy(tmp_path):
+    bb = helix(3)
+    lines = [line[:54] for line in pdb_text(chain_atoms(bb, "MKT")).splitlines() if line.startswith("ATOM")]
+    path = tmp_path / "minimal.pdb"
+    path.write_text("\n".join(lines) + "\nEND\n")
+    chain = extract_chains(path).chains[0]
+    assert chain.sequence == "MKT"
+    np.testing.assert_allclose(chain.backbone, np.round(bb, 3), atol=1e-6)
