@@ -85,3 +85,14 @@ def test_decode_record_mode_names_record():
     out = tokenizer().decode_many(["[C 1][O 2]", "[C 1][O 999]"], records=["a", "b"], on_error="record")
     assert out[0].GetNumAtoms() == 2
     assert isinstance(out[1], str) and out[1].startswith("record b:")
+
+
+def test_wrapped_3d_for_corpus_builders():
+    from biomatrix_plugin.mol3d import mol_to_wrapped_3d
+    from biomatrix_plugin.serialization import SerializationError, unwrap
+
+    wrapped = mol_to_wrapped_3d(embed_3d("OCC(=O)N"), checkpoint=str(tokenizer().checkpoint))
+    assert wrapped.startswith("<|mol_3d_start|>[") and wrapped.endswith("]<|mol_3d_end|>")
+    assert unwrap(wrapped).first("mol3d") is not None
+    with pytest.raises(SerializationError, match="no conformer"):
+        mol_to_wrapped_3d(Chem.MolFromSmiles("CCO"), checkpoint=str(tokenizer().checkpoint))
