@@ -2,7 +2,8 @@
 
 - ``*.jsonl`` / ``*.json``: every non-blank line is one JSON value. An object contributes its ``field``
   (default: the first of ``prediction``, ``output``, ``reference``, ``answer``, ``value``, ``smiles``,
-  ``text`` that it has); a list stays a list (several labels, several samples, coordinates).
+  ``text`` that it has, or the whole object with ``field="*"``); a list stays a list (several labels,
+  several samples, coordinates).
 - anything else: every line is one item (text), trailing newline characters removed. Empty lines are kept
   as empty predictions (scored as invalid), since dropping them would shift every later line.
 """
@@ -48,6 +49,8 @@ def read_items(path: str | Path, field: str | None = None) -> list[Any]:
 
 
 def _pick_field(obj: dict, field: str | None, where: str) -> Any:
+    if field == "*":  # structured references (editing, optimisation tasks) are read whole
+        return obj
     if field is not None:
         if field not in obj:
             raise EvalInputError(f"{where}: object has no field {field!r} (fields: {', '.join(obj)})")

@@ -21,10 +21,10 @@ from .registry import EvalInputError
 FRACTION_METRICS = {
     "validity", "uniqueness", "novelty", "exact_match", "inchi_match", "formula_match", "iupac_match", "fts",
     "accuracy", "set_precision", "set_recall", "set_f1", "meteor", "bleu2", "bleu4", "rouge1", "rouge2",
-    "rouge_l", "aar", "sr", "wsr", "correct_loose", "validity_loose", "correct_strict", "validity_strict",
+    "rouge_l", "aar", "edit_sr", "edit_wsr", "custom_sr", "custom_wsr", "opt_sr", "opt_wsr", "correct_loose",
+    "validity_loose", "correct_strict", "validity_strict",
 }
-LOWER_IS_BETTER_EXTRA = {"mae_mu", "mae_alpha", "mae_cv", "mae_homo_mev", "mae_lumo_mev", "mae_gap_mev",
-                         "bond_length_mmd", "bond_angle_mmd", "dihedral_mmd", "rep", "pae"}
+LOWER_IS_BETTER_EXTRA = {"bond_length_mmd", "bond_angle_mmd", "dihedral_mmd", "rep", "pae"}
 
 
 def default_paper_file() -> Path:
@@ -89,7 +89,7 @@ def _higher_is_better(metric: str) -> bool:
     _load_families()
     if metric in METRICS:
         return METRICS[metric].higher_is_better
-    return metric not in LOWER_IS_BETTER_EXTRA and not metric.startswith("mae")
+    return metric not in LOWER_IS_BETTER_EXTRA
 
 
 def _display(metric: str, value: float | None, unit: str) -> float | None:

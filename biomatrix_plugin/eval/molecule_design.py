@@ -1,0 +1,324 @@
+"""Molecule editing, customized generation and optimisation metrics (S2-Bench / TOMG-Bench,
+MolOpt-Instructions) and property-conditioned MAE (QM9 protocol).
+
+References are JSON objects (read them whole with ``--ref-field '*'``):
+
+- editing: ``{"molecule": SMILES, "added_group": G}`` (AddComp), ``{"molecule", "removed_group"}``
+  (DelComp), or both (SubComp). Success: the output is valid and the count of G changed by exactly +1 / -1
+  (both for substitution). Group names and their SMARTS follow TOMG-Bench (``benzene ring``, ``hydroxyl``,
+  ``carboxyl``, ``amide``, ...).
+- customized generation: ``{"carbon": 5, "oxygen": 1}`` (AtomNum), ``{"single": 4, "double": 1,
+  "rotatable": 2, ...}`` (BondNum), ``{"benzene rings": 1, "hydroxyl": 2, ...}`` (FunctionalGroup). Success:
+  valid and every listed count equal.
+- optimisation: ``{"molecule": SMILES, "property": "logP" | "MR" | "QED" | ..., "direction":
+  "increase" | "decrease"}`` (``instruction`` text instead of ``direction`` is read as TOMG-Bench does:
+  "lower"/"decrease" means decrease). For several properties, ``property`` and ``direction`` are lists.
+
+Weighted success rate (WSR) = SR x mean over valid outputs of the Morgan (r=2, 2048 bits) Tanimoto
+similarity to the input molecule (editing, optimisation), or of the novelty 1 - max Tanimoto to a
+reference database such as ZINC-250K given as ``--train`` (customized generation), as TOMG-Bench reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .molecules import NOTATION, to_mol
+from .properties import PropertyUnavailable, canonical_name, get_property
+from .registry import EvalInputError, MetricResult, OptionSpec, register
+
+# TOMG-Bench's functional-group SMARTS (counted as substructure matches)
+FUNCTIONAL_GROUPS = {
+    "benzene_ring": "[cX3]1[cX3][cX3][cX3][cX3][cX3]1",
+    "hydroxyl": "[OH]",
+    "anhydride": "[CX3](=O)[OX2][CX3](=O)",
+    "aldehyde": "[CX3H](=O)",
+    "ketone": "[CX3](=O)[CX4]",
+    "carboxyl": "[CX3](=O)[OX2H]",
+    "ester": "[CX3](=O)[OX2][CX4]",
+    "amide": "[NX3][CX3](=O)",
+    "amine": "[NX3;H2,H1;!$(NC=O)]",
+    "nitro": "[NX3](=O)=O",
+    "halo": "[F,Cl,Br,I]",
+    "thioether": "[SX2][CX4]",
+    "nitrile": "C#N",
+    "thiol": "[SH]",
+    "sulfide": "[SX2H0]",
+    "disulfide": "S=S",
+    "sulfoxide": "[SX3](=O)[CX4]",
+    "sulfone": "[SX4](=O)(=O)[CX4]",
+    "borane": "[BX3]",
+}
+ELEMENTS = {"carbon": 6, "nitrogen": 7, "oxygen": 8, "fluorine": 9, "phosphorus": 15, "sulfur": 16,
+            "chlorine": 17, "bromine": 35, "iodine": 53, "boron": 5, "silicon": 14, "selenium": 34,
+            "tellurium": 52, "arsenic": 33, "antimony": 51, "bismuth": 83, "polonium": 84}
+BONDS = {"single", "double", "triple", "aromatic", "rotatable"}
+
+
+def _group_key(name: str) -> str:
+    key = name.strip().lower().replace(" ", "_")
+    if key in ("benzene_rings", "benzene"):
+        key = "benzene_ring"
+    return key
+
+
+def count_feature(mol, name: str) -> int:
+    """Count of a functional group, element or bond type (TOMG-Bench definitions)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolDescriptors
+
+    key = _group_key(name)
+    if key in FUNCTIONAL_GROUPS:
+        return len(mol.GetSubstructMatches(Chem.MolFromSmarts(FUNCTIONAL_GROUPS[key])))
+    if key in ELEMENTS:
+        return sum(a.GetAtomicNum() == ELEMENTS[key] for a in mol.GetAtoms())
+    bond = key.removesuffix("_bonds")
+    if bond == "rotatable":
+        return rdMolDescriptors.CalcNumRotatableBonds(mol)
+    if bond in BONDS:
+        kind = getattr(Chem.BondType, bond.upper())
+        return sum(b.GetBondType() == kind for b in mol.GetBonds())
+    raise EvalInputError(
+        f"unknown feature {name!r}: functional groups {', '.join(sorted(FUNCTIONAL_GROUPS))}; elements "
+        f"{', '.join(sorted(ELEMENTS))}; bonds {', '.join(sorted(BONDS))}"
+    )
+
+
+def similarity_2048(mol_a, mol_b) -> float:
+    from rdkit import DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    return float(DataStructs.TanimotoSimilarity(gen.GetFingerprint(mol_a), gen.GetFingerprint(mol_b)))
+
+
+def _ref_object(name: str, ref: Any, i: int, keys: tuple[str, ...] = ()) -> dict:
+    if not isinstance(ref, dict):
+        raise EvalInputError(f"{name}: reference item {i} must be a JSON object (read references with --ref-field '*')")
+    missing = [k for k in keys if k not in ref]
+    if missing:
+        raise EvalInputError(f"{name}: reference item {i} lacks {', '.join(missing)}")
+    return ref
+
+
+def _source(name: str, ref: dict, i: int, notation: str):
+    mol = to_mol(ref["molecule"], notation)
+    if mol is None:
+        raise EvalInputError(f"{name}: reference item {i}: input molecule {str(ref['molecule'])[:60]!r} is invalid")
+    return mol
+
+
+def _summarise(name: str, successes: list[float], weights: list[float], n_bad: int, weighted: bool,
+               weight_name: str) -> MetricResult:
+    n = len(successes)
+    if n == 0:
+        return MetricResult.not_computed(name, "no predictions")
+    sr = float(np.mean(successes))
+    mean_w = float(np.mean(weights)) if weights else 0.0
+    details = {"success_rate": sr, f"mean_{weight_name}": mean_w, "n_valid": n - n_bad}
+    return MetricResult(name, sr * mean_w if weighted else sr, n, n_bad, details=details)
+
+
+# ------------------------------------------------------------------ editing
+
+def _edit(name: str, predictions: list, references: list, notation: str, weighted: bool) -> MetricResult:
+    successes, sims, bad = [], [], 0
+    for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
+        ref = _ref_object(name, ref, i, ("molecule",))
+        if "added_group" not in ref and "removed_group" not in ref:
+            raise EvalInputError(f"{name}: reference item {i} needs added_group and/or removed_group")
+        source = _source(name, ref, i, notation)
+        mol = to_mol(pred, notation)
+        if mol is None:
+            bad += 1
+            successes.append(0.0)
+            continue
+        ok = True
+        if "added_group" in ref:
+            ok &= count_feature(mol, ref["added_group"]) == count_feature(source, ref["added_group"]) + 1
+        if "removed_group" in ref:
+            ok &= count_feature(mol, ref["removed_group"]) == count_feature(source, ref["removed_group"]) - 1
+        successes.append(float(ok))
+        sims.append(similarity_2048(source, mol))
+    return _summarise(name, successes, sims, bad, weighted, "similarity")
+
+
+@register("edit_sr", family="molecules", options=NOTATION,
+          definition="S2-Bench MolEdit success rate: valid output whose added/removed group count changed by exactly +1/-1")
+def edit_sr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
+    return _edit("edit_sr", predictions, references, notation, False)
+
+
+@register("edit_wsr", family="molecules", options=NOTATION,
+          definition="S2-Bench MolEdit weighted success: SR x mean Morgan(2048) similarity of valid outputs to the input")
+def edit_wsr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
+    return _edit("edit_wsr", predictions, references, notation, True)
+
+
+# ------------------------------------------------------------------ customized generation
+
+def _novelty_database(train: list, notation: str) -> np.ndarray:
+    from .molecules import morgan_bits
+
+    mols = [m for m in (to_mol(x, notation) for x in train) if m is not None]
+    if not mols:
+        raise EvalInputError("the reference database (--train) has no valid molecule")
+    return morgan_bits(mols, 2, 2048)
+
+
+def _custom(name: str, predictions: list, references: list, notation: str, database: np.ndarray | None):
+    from .molecules import _tanimoto_block, morgan_bits
+
+    successes, valid_mols, bad = [], [], 0
+    for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
+        ref = _ref_object(name, ref, i)
+        if not ref:
+            raise EvalInputError(f"{name}: reference item {i} lists no constraint")
+        mol = to_mol(pred, notation)
+        if mol is None:
+            bad += 1
+            successes.append(0.0)
+            continue
+        valid_mols.append(mol)
+        successes.append(float(all(count_feature(mol, k) == int(v) for k, v in ref.items())))
+    novelties: list[float] = []
+    if database is not None and valid_mols:
+        sims = _tanimoto_block(morgan_bits(valid_mols, 2, 2048), database)
+        novelties = list(1.0 - sims.max(axis=1))
+    return _summarise(name, successes, novelties, bad, database is not None, "novelty")
+
+
+@register("custom_sr", family="molecules", options=NOTATION,
+          definition="S2-Bench MolCustom success rate: valid output with every requested atom/bond/group count")
+def custom_sr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
+    return _custom("custom_sr", predictions, references, notation, None)
+
+
+@register("custom_wsr", family="molecules", needs_train=True, options=NOTATION,
+          definition="S2-Bench MolCustom weighted success: SR x mean novelty (1 - max Tanimoto to --train, e.g. ZINC-250K)")
+def custom_wsr(predictions: list, references: list, train: list, notation: str = "auto") -> MetricResult:
+    return _custom("custom_wsr", predictions, references, notation, _novelty_database(train, notation))
+
+
+# ------------------------------------------------------------------ optimisation
+
+def _directions(name: str, ref: dict, i: int) -> list[tuple[str, int]]:
+    props = ref["property"] if isinstance(ref["property"], list) else [ref["property"]]
+    if "direction" in ref:
+        dirs = ref["direction"] if isinstance(ref["direction"], list) else [ref["direction"]] * len(props)
+    elif "instruction" in ref:
+        text = str(ref["instruction"]).lower()
+        dirs = ["decrease" if ("lower" in text or "decrease" in text) else "increase"] * len(props)
+    else:
+        raise EvalInputError(f"{name}: reference item {i} needs 'direction' (or 'instruction')")
+    if len(dirs) != len(props):
+        raise EvalInputError(f"{name}: reference item {i}: {len(props)} properties but {len(dirs)} directions")
+    out = []
+    for p, d in zip(props, dirs):
+        d = str(d).strip().lower()
+        if d not in ("increase", "decrease", "+", "-"):
+            raise EvalInputError(f"{name}: reference item {i}: direction {d!r} is not increase/decrease")
+        out.append((str(p), 1 if d in ("increase", "+") else -1))
+    return out
+
+
+def _optimisation(name: str, predictions: list, references: list, notation: str, *, weighted: bool = False,
+                  thresholds: dict[str, float] | None = None) -> MetricResult:
+    successes, sims, bad = [], [], 0
+    for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
+        ref = _ref_object(name, ref, i, ("molecule", "property"))
+        source = _source(name, ref, i, notation)
+        goals = _directions(name, ref, i)
+        try:
+            oracles = [(p, sign, get_property(p)) for p, sign in goals]
+        except PropertyUnavailable as exc:
+            return MetricResult.not_computed(name, str(exc), len(predictions))
+        mol = to_mol(pred, notation)
+        if mol is None:
+            bad += 1
+            successes.append(0.0)
+            continue
+        ok = True
+        for prop, sign, fn in oracles:
+            delta = sign * (fn(mol) - fn(source))
+            if thresholds is None:
+                ok &= delta > 0
+            else:
+                key = canonical_name(prop)
+                if key not in thresholds:
+                    return MetricResult.not_computed(
+                        name, f"no strict threshold for property {prop!r}; pass --option threshold_{key}=VALUE",
+                        len(predictions))
+                ok &= delta >= thresholds[key]
+        successes.append(float(ok))
+        sims.append(similarity_2048(source, mol))
+    return _summarise(name, successes, sims, bad, weighted, "similarity")
+
+
+@register("opt_sr", family="molecules", options=NOTATION,
+          definition="S2-Bench MolOpt success rate: valid output whose property (logP, MR, QED, ...) moved in the asked direction")
+def opt_sr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
+    return _optimisation("opt_sr", predictions, references, notation)
+
+
+@register("opt_wsr", family="molecules", options=NOTATION,
+          definition="S2-Bench MolOpt weighted success: SR x mean Morgan(2048) similarity of valid outputs to the input")
+def opt_wsr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
+    return _optimisation("opt_wsr", predictions, references, notation, weighted=True)
+
+
+@register("correct_loose", family="molecules", options=NOTATION,
+          definition="MolOpt-Instructions loose criterion: every requested property moved in its direction (oracles: RDKit or registered)")
+def correct_loose(predictions: list, references: list, notation: str = "auto") -> MetricResult:
+    return _optimisation("correct_loose", predictions, references, notation)
+
+
+# strict-criterion minimum changes stated in the report's §6.1.8 (ΔQED >= 0.1, Δacceptor >= 1); donors as
+# acceptors. Others (solubility's target range, BBBP, hERG) must be given as options.
+STRICT_THRESHOLDS = {"qed": 0.1, "hba": 1.0, "hbd": 1.0}
+
+
+@register("correct_strict", family="molecules",
+          options={**NOTATION,
+                   "threshold_qed": OptionSpec(float, 0.1, "minimum QED change"),
+                   "threshold_hba": OptionSpec(float, 1.0, "minimum H-bond acceptor change"),
+                   "threshold_hbd": OptionSpec(float, 1.0, "minimum H-bond donor change"),
+                   "threshold_logp": OptionSpec(float, float("nan"), "minimum logP change (no default)"),
+                   "threshold_esol": OptionSpec(float, float("nan"), "minimum predicted solubility change (no default)"),
+                   "threshold_bbbp": OptionSpec(float, float("nan"), "minimum predicted BBBP change (no default)"),
+                   "threshold_herg": OptionSpec(float, float("nan"), "minimum predicted hERG change (no default)")},
+          definition="MolOpt-Instructions strict criterion: every property moved by at least its threshold (ΔQED>=0.1, Δacceptor>=1, ...)")
+def correct_strict(predictions: list, references: list, notation: str = "auto", **thresholds: float) -> MetricResult:
+    given = {k.removeprefix("threshold_"): v for k, v in thresholds.items() if v == v}  # drop NaN = unset
+    return _optimisation("correct_strict", predictions, references, notation, thresholds=given)
+
+
+# ------------------------------------------------------------------ property-conditioned generation
+
+@register("property_mae", family="molecules", higher_is_better=False,
+          options={**NOTATION, "property": OptionSpec(str, "", "property oracle name (RDKit built-in or registered predictor)")},
+          definition="mean |oracle(generated molecule) - target| over valid outputs (QM9 conditional protocol; predictor injected)")
+def property_mae(predictions: list, references: list, notation: str = "auto", property: str = "") -> MetricResult:
+    from .scalar import parse_number
+
+    if not property:
+        raise EvalInputError("property_mae: name the property with --option property=NAME")
+    try:
+        oracle = get_property(property)
+    except PropertyUnavailable as exc:
+        return MetricResult.not_computed("property_mae", str(exc), len(predictions))
+    errors, bad = [], 0
+    for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
+        target = parse_number(ref)
+        if target is None:
+            raise EvalInputError(f"property_mae: reference item {i} ({str(ref)[:40]!r}) is not a number")
+        mol = to_mol(pred, notation)
+        if mol is None:
+            bad += 1
+            continue
+        errors.append(abs(float(oracle(mol)) - target))
+    if not errors:
+        return MetricResult.not_computed("property_mae", "no valid generated molecule", len(predictions), bad)
+    return MetricResult("property_mae", float(np.mean(errors)), len(predictions), bad, details={"property": property})
