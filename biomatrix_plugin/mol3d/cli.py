@@ -9,13 +9,12 @@ import sys
 
 def _encode(args) -> int:
     from .corpus import encode_sdf
-    from .errors import Mol3DError
 
     try:
         summary = encode_sdf(args.input, args.out, workers=args.workers, checkpoint=args.checkpoint,
                              max_atoms=args.max_atoms, embed=args.embed, seed=args.seed,
                              chunk_size=args.chunk_size, progress=not args.quiet)
-    except (Mol3DError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # Mol3DError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"out": args.out, **summary.as_dict()}))
@@ -85,12 +84,13 @@ def register(subparsers) -> None:
             q.add_argument("--chunk-size", type=int, default=64, help="molecules per work unit")
         q.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    e = sub.add_parser("encode", help="SDF(.gz) with 3D conformers -> JSONL of joint tokens and codes")
-    e.add_argument("--in", dest="input", required=True, help="input .sdf or .sdf.gz")
+    e = sub.add_parser("encode", help="SDF/MOL2 (.gz) with 3D conformers -> JSONL of joint tokens and codes")
+    e.add_argument("--in", dest="input", required=True,
+                   help="input .sdf/.mol/.mol2 (3D), or .smi with --embed; any of them .gz")
     e.add_argument("--out", required=True, help="output .jsonl (one line per input record, input order)")
     e.add_argument("--max-atoms", type=int, default=256, help="reject molecules with more atoms (H included)")
     e.add_argument("--embed", action="store_true",
-                   help="embed a conformer (ETKDG + MMFF) for records without 3D coordinates")
+                   help="embed a conformer (ETKDG + MMFF) for records without 3D coordinates (needed for .smi)")
     e.add_argument("--seed", type=int, default=42, help="ETKDG seed for --embed")
     common(e)
     e.set_defaults(func=_encode)

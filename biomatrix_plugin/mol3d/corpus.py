@@ -12,6 +12,7 @@ import io
 import json
 import multiprocessing as mp
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,79 @@ def iter_sdf_records(path: str | Path) -> Iterator[str]:
         yield "".join(buf)
 
 
+def input_format(path: str | Path) -> str:
+    """'sdf' (.sdf/.mol/.sd), 'mol2' or 'smi' (.smi/.smiles/.txt, needs --embed), .gz allowed."""
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+    if suffix in ("sdf", "sd", "mol"):
+        return "sdf"
+    if suffix == "mol2":
+        return "mol2"
+    if suffix in ("smi", "smiles", "txt"):
+        return "smi"
+    raise ValueError(f"{path}: unknown input format (expected .sdf, .mol, .mol2 or .smi, optionally .gz)")
+
+
+def iter_mol2_records(path: str | Path) -> Iterator[str]:
+    """Yield each ``@<TRIPOS>MOLECULE`` record of a MOL2 file."""
+    buf: list[str] = []
+    with open_text(path) as fh:
+        for line in fh:
+            if line.startswith("@<TRIPOS>MOLECULE") and any(l.strip() for l in buf):
+                yield "".join(buf)
+                buf = []
+            buf.append(line)
+    if any(l.strip() for l in buf):
+        yield "".join(buf)
+
+
+def iter_smiles_records(path: str | Path) -> Iterator[str]:
+    with open_text(path) as fh:
+        for line in fh:
+            if line.strip() and not line.startswith("#"):
+                yield line.rstrip("\r\n")
+
+
+def iter_records(path: str | Path, fmt: str) -> Iterator[str]:
+    return {"sdf": iter_sdf_records, "mol2": iter_mol2_records, "smi": iter_smiles_records}[fmt](path)
+
+
+def _parse_record(fmt: str, text: str, embed: bool, seed: int):
+    """-> (mol or None, name, error or None)."""
+    from rdkit import Chem
+
+    from .errors import Mol3DError
+    from .tokenizer import embed_3d
+
+    if fmt == "smi":
+        parts = text.split()
+        name = parts[1] if len(parts) > 1 else ""
+        mol = Chem.MolFromSmiles(parts[0]) if parts else None
+        if mol is None:
+            return None, name, f"RDKit cannot parse SMILES {parts[0][:60] if parts else ''!r}"
+        if not embed:
+            return None, name, "a SMILES record has no 3D coordinates; pass --embed to generate them"
+    elif fmt == "mol2":
+        lines = text.split("\n")
+        name = lines[1].strip() if len(lines) > 1 else ""
+        mol = Chem.MolFromMol2Block(text, removeHs=False)
+        if mol is None:
+            return None, name, "RDKit could not parse the MOL2 record"
+    else:
+        name = text.split("\n", 1)[0].strip()
+        mol = Chem.MolFromMolBlock(text, removeHs=False)
+        if mol is None:
+            return None, name, "RDKit could not parse the molblock"
+    if embed and not (mol.GetNumConformers() and mol.GetConformer().Is3D()):
+        try:
+            mol = embed_3d(mol, seed=seed)
+        except Mol3DError as exc:
+            return None, name, str(exc)
+    return mol, name, None
+
+
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
     chunk = []
     for item in items:
@@ -67,25 +141,13 @@ def _init_worker(options: dict) -> None:
 
 
 def _encode_chunk(chunk: list[tuple[int, str]]) -> list[dict]:
-    from rdkit import Chem
-
-    from .errors import Mol3DError
-    from .tokenizer import embed_3d
-
     tok, opts = _WORKER["tok"], _WORKER["options"]
     mols, names, early = [], [], {}
     for index, text in chunk:
-        name = text.split("\n", 1)[0].strip()
-        mol = Chem.MolFromMolBlock(text, removeHs=False)
-        if mol is not None and opts.get("embed"):
-            conf = mol.GetConformer() if mol.GetNumConformers() else None
-            if conf is None or not conf.Is3D():
-                try:
-                    mol = embed_3d(mol, seed=opts.get("seed", 42))
-                except Mol3DError as exc:
-                    early[index] = str(exc)
-        if mol is None:
-            early[index] = "RDKit could not parse the molblock"
+        mol, name, error = _parse_record(opts.get("format", "sdf"), text, opts.get("embed", False),
+                                         opts.get("seed", 42))
+        if error:
+            early[index] = error
         mols.append(mol)
         names.append(name)
     results = tok.encode_mols(mols, records=[i for i, _ in chunk], on_error="record")
@@ -149,9 +211,30 @@ def _decode_chunk(chunk: list[tuple[int, str]]) -> list[dict]:
 class RunSummary:
     written: int = 0
     rejected: int = 0
+    seconds: float = 0.0  # whole run, worker start-up included
+    first_output_s: float = 0.0  # when the first record came back (start-up + first chunk)
+    after_first: int = 0  # records that came back after that moment
 
     def as_dict(self) -> dict:
         return {"written": self.written, "rejected": self.rejected}
+
+    @property
+    def steady_rate(self) -> float:
+        """Records/s once the workers are up: excludes process start-up and the first chunk."""
+        span = self.seconds - self.first_output_s
+        return self.after_first / span if span > 0 and self.after_first else 0.0
+
+    def _record(self, t0: float, is_error: bool) -> None:
+        now = time.perf_counter() - t0
+        if is_error:
+            self.rejected += 1
+        else:
+            self.written += 1
+        if not self.first_output_s:
+            self.first_output_s = now
+        else:
+            self.after_first += 1
+        self.seconds = now
 
 
 def _run(items: Iterable, work: Callable, options: dict, workers: int, chunk_size: int,
@@ -197,21 +280,21 @@ def _run(items: Iterable, work: Callable, options: dict, workers: int, chunk_siz
 def encode_sdf(in_path: str | Path, out_path: str | Path, workers: int = 1, checkpoint: str | None = None,
                max_atoms: int = 256, embed: bool = False, seed: int = 42, chunk_size: int = 64,
                progress: bool = True) -> RunSummary:
-    """Write one JSON line per SDF record, in input order: ``index``, ``name``, and either
-    ``struct_sfi``/``codes``/``smiles`` or ``error``."""
+    """Write one JSON line per input record (SDF/MOL, MOL2, or SMILES with ``embed``), in input order:
+    ``index``, ``name``, and either ``struct_sfi``/``codes``/``smiles`` or ``error``."""
     summary = RunSummary()
+    fmt = input_format(in_path)
     options = {"checkpoint": str(checkpoint) if checkpoint else None, "max_atoms": max_atoms,
-               "embed": embed, "seed": seed}
+               "embed": embed, "seed": seed, "format": fmt}
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     with open(out_path, "w", encoding="utf-8") as out:
         def sink(rec: dict) -> None:
             out.write(json.dumps(rec) + "\n")
-            if "error" in rec:
-                summary.rejected += 1
-            else:
-                summary.written += 1
+            summary._record(t0, "error" in rec)
 
-        _run(iter_sdf_records(in_path), _encode_chunk, options, workers, chunk_size, sink, progress, "encode")
+        _run(iter_records(in_path, fmt), _encode_chunk, options, workers, chunk_size, sink, progress, "encode")
+    summary.seconds = time.perf_counter() - t0
     return summary
 
 
@@ -231,14 +314,15 @@ def decode_jsonl(in_path: str | Path, out_path: str | Path, workers: int = 1, mm
                 if line.strip():
                     yield line
 
+    t0 = time.perf_counter()
     with open(out_path, "w", encoding="utf-8") as out, open(rejects_path, "w", encoding="utf-8") as rej:
         def sink(rec: dict) -> None:
             if "error" in rec:
                 rej.write(json.dumps(rec) + "\n")
-                summary.rejected += 1
             else:
                 out.write(rec["sdf"])
-                summary.written += 1
+            summary._record(t0, "error" in rec)
 
         _run(lines(), _decode_chunk, options, workers, chunk_size, sink, progress, "decode")
+    summary.seconds = time.perf_counter() - t0
     return summary

@@ -110,3 +110,35 @@ def test_train_cli_tiny_run_writes_loadable_checkpoint(tmp_path, capsys):
     first, last = history["history"][0], history["history"][-1]
     assert last["loss"] < 0.5 * first["loss"]
     assert last["perplexity"] > 4  # more than a handful of the 32 codes in use
+
+
+def test_encode_cli_smiles_with_embed_and_mol2(tmp_path, capsys):
+    ck = str(need(CHECKPOINT))
+    smi = tmp_path / "in.smi"
+    smi.write_text("CC(=O)Nc1ccc(O)cc1 paracetamol\nnot_a_smiles bad\nC[NH3+].[Cl-] salt\n")
+    out = tmp_path / "smi.jsonl"
+    assert main(["mol3d", "encode", "--in", str(smi), "--out", str(out), "--checkpoint", ck, "--quiet"]) == 1
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert all("--embed" in l["error"] or "cannot parse" in l["error"] for l in lines)
+    assert main(["mol3d", "encode", "--in", str(smi), "--out", str(out), "--checkpoint", ck, "--quiet",
+                 "--embed"]) == 0
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert lines[0]["name"] == "paracetamol" and len(lines[0]["codes"]) == 20
+    assert "cannot parse" in lines[1]["error"] and "fragments" in lines[2]["error"]
+
+    mol = embed_3d("OCCN")
+    mol2 = tmp_path / "in.mol2"
+    # RDKit writes no MOL2; build a minimal Tripos record from the embedded molecule.
+    conf = mol.GetConformer()
+    types = {1: "H", 6: "C.3", 7: "N.3", 8: "O.3"}
+    atoms = "".join(f"{i + 1} {a.GetSymbol()}{i + 1} {p.x:.4f} {p.y:.4f} {p.z:.4f} {types[a.GetAtomicNum()]} 1 MOL 0.0\n"
+                    for i, (a, p) in enumerate(zip(mol.GetAtoms(), [conf.GetAtomPosition(i) for i in range(mol.GetNumAtoms())])))
+    bonds = "".join(f"{i + 1} {b.GetBeginAtomIdx() + 1} {b.GetEndAtomIdx() + 1} 1\n" for i, b in enumerate(mol.GetBonds()))
+    mol2.write_text(f"@<TRIPOS>MOLECULE\nethanolamine\n{mol.GetNumAtoms()} {mol.GetNumBonds()} 0 0 0\nSMALL\nNO_CHARGES\n\n"
+                    f"@<TRIPOS>ATOM\n{atoms}@<TRIPOS>BOND\n{bonds}")
+    out2 = tmp_path / "mol2.jsonl"
+    assert main(["mol3d", "encode", "--in", str(mol2), "--out", str(out2), "--checkpoint", ck, "--quiet"]) == 0
+    rec = json.loads(out2.read_text())
+    assert rec["name"] == "ethanolamine"
+    assert rec["struct_sfi"] == tokenizer().encode_mol(mol).struct_sfi
+    assert main(["mol3d", "encode", "--in", str(tmp_path / "x.pdbqt"), "--out", str(out2)]) == 2
