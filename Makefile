@@ -1,0 +1,64 @@
+# BioMatrix training bundle. `make demo` and `make test` work on a fresh machine: they create $(VENV)
+# and install what they need. CI points VENV at a shared environment so clones reuse one install.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEPS_HASH := $(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.biomatrix-deps-$(DEPS_HASH)
+RECIPE_CPT ?= recipes/cpt_4b.yaml
+RECIPE_SFT ?= recipes/sft_4b.yaml
+PYTEST_ARGS ?=
+
+.PHONY: install demo demo-data test test-fast bench cpt sft lint vocab doctor clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Full dependency install only when setup.cfg/pyproject.toml changed; otherwise just (re)point the
+# editable install at this checkout and (re)write the LLaMA-Factory hook.
+$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[test]"
+	rm -f $(VENV)/.biomatrix-deps-*
+	touch $(STAMP)
+
+install: $(STAMP)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/biomatrix install-hook
+	$(BIN)/biomatrix doctor > /dev/null || { $(BIN)/biomatrix doctor; exit 1; }
+
+demo: install
+	$(BIN)/python -m biomatrix_plugin.demo
+
+# Writes data_registry/demo/ so the smoke recipes run as-is: llamafactory-cli train recipes/smoke/cpt.yaml
+demo-data: install
+	$(BIN)/python -c "from biomatrix_plugin.demo_data import build_demo_data as b; print(b('data_registry/demo').written)"
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "### $$b"; $(BIN)/python $$b || exit 1; done
+
+cpt: install
+	FORCE_TORCHRUN=1 $(BIN)/llamafactory-cli train $(RECIPE_CPT)
+
+sft: install
+	FORCE_TORCHRUN=1 $(BIN)/llamafactory-cli train $(RECIPE_SFT)
+
+lint: install
+	$(BIN)/ruff check biomatrix_plugin tests benchmarks
+
+# Rebuild the committed demo vocabulary (tokenizer_ext/) from RDKit's bundled NCI molecules.
+vocab: install
+	$(BIN)/biomatrix vocab build --out tokenizer_ext --corpus $$($(BIN)/python -c "from biomatrix_plugin.demo_data import nci_smiles_path as p; print(p())")
+
+doctor: install
+	$(BIN)/biomatrix doctor
+
+clean:
+	rm -rf runs data_registry/demo .pytest_cache
