@@ -56,7 +56,7 @@ def kekule_smiles_to_selfies(smiles: str) -> tuple[list[str], list[bool]] | None
     # a ring opening holds its slot with None until the closing digit arrives.
     out: list[list] = []
     prev_stack: list[int | None] = [None]
-    ring_open: dict[str, tuple[int, int, int]] = {}
+    ring_open: dict[str, tuple[int, int, str]] = {}
     for m in _TOKEN.finditer(smiles):
         if m.start() != pos:
             return None
@@ -77,13 +77,12 @@ def kekule_smiles_to_selfies(smiles: str) -> tuple[list[str], list[bool]] | None
                 return None
             if body not in ring_open:
                 out[prev].append(None)
-                ring_open[body] = (prev, len(out[prev]) - 1, _ORDER[bond])
+                ring_open[body] = (prev, len(out[prev]) - 1, bond)
             else:
-                a, slot, lorder = ring_open.pop(body)
-                rorder = _ORDER[bond]
-                if (bond and lorder != 1 and lorder != rorder) or a == prev:
-                    return None
-                order = max(lorder, rorder)
+                a, slot, lbond = ring_open.pop(body)
+                if (lbond and bond and lbond != bond) or a == prev:
+                    return None  # selfies rejects mismatched ring-bond symbols
+                order = max(_ORDER[lbond], _ORDER[bond])
                 if any(e is not None and e[0] == prev for e in out[a]):
                     return None  # ring bond between already-bonded atoms
                 out[a][slot] = [prev, order, True]
