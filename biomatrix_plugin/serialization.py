@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from .tokens import (
@@ -100,7 +101,7 @@ def wrap_selfies(
     if selfies is None:
         selfies = smiles_to_selfies(smiles)
     symbols = split_selfies(selfies)
-    allowed = set(vocabulary) if vocabulary is not None else _default_selfies_symbols()
+    allowed = frozenset(vocabulary) if vocabulary is not None else _default_selfies_symbols()
     unknown = sorted({s for s in symbols if s not in allowed and s != FRAGMENT_SEPARATOR})
     if unknown:
         raise SerializationError(
@@ -109,10 +110,18 @@ def wrap_selfies(
     return _wrap("selfies", selfies)
 
 
-def _default_selfies_symbols() -> set[str]:
+def _default_selfies_symbols() -> frozenset[str]:
+    from .vocabulary import default_vocab_dir
+
+    return _selfies_symbols_in(str(default_vocab_dir()))
+
+
+@lru_cache(maxsize=8)
+def _selfies_symbols_in(vocab_dir: str) -> frozenset[str]:
+    # Cached per directory: reading the TSVs on every call made SELFIES wrapping 50x slower.
     from .vocabulary import load_vocabulary
 
-    return set(load_vocabulary().selfies_tokens)
+    return frozenset(load_vocabulary(vocab_dir).selfies_tokens)
 
 
 # ---------------------------------------------------------------- proteins
