@@ -54,7 +54,8 @@ class EncodedMol:
     struct_sfi: str = ""
     codes: list[int] = field(default_factory=list)
     smiles: str = ""  # the canonical kekulé non-isomeric SMILES whose atom order the tokens follow
-    atom_order: list[int] = field(default_factory=list)  # input atom index of each token-order atom
+    # Input atom index of each token-order atom (indices after implicit hydrogens were added, if any).
+    atom_order: list[int] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -197,7 +198,7 @@ class MolStrucTok:
     # ------------------------------------------------------------------ encode
     def encode_mols(self, mols: Sequence, records: Sequence | None = None,
                     on_error: str = "raise") -> list[EncodedMol]:
-        """Encode RDKit molecules (explicit or implicit H, one 3D conformer each).
+        """Encode RDKit molecules (explicit or implicit H; the first conformer is used, and it must be 3D).
 
         ``on_error="raise"`` raises :class:`Mol3DError` on the first bad molecule; ``"record"`` returns
         an :class:`EncodedMol` with ``error`` set in its place. ``records`` names molecules in messages
