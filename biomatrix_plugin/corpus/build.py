@@ -8,8 +8,8 @@ Layout under ``--out DIR`` for a card named ``NAME`` with N shards::
     DIR/_build/NAME/manifest.json         counts per shard, input checksums, seed, code version
     DIR/dataset_info.json                 LLaMA-Factory entries for every dataset built into DIR
 
-Record ``g`` (counted across the card's input files in sorted order) belongs to shard ``g % N``; its
-randomness is seeded by (seed, card, file, position), so the output does not depend on the number of
+With at least N input files, shard ``k`` builds files ``k, k+N, ...`` (sorted order); otherwise record
+``g`` (counted across the input files) belongs to shard ``g % N``. A record's randomness is seeded by (seed, card, file, position), so the output does not depend on the number of
 workers or on the engine (process pool or Ray). A shard checkpoints every ``checkpoint_every`` records;
 after a kill it truncates its files to the last checkpoint and continues, which gives byte-identical
 output because everything before the checkpoint is deterministic.
@@ -52,6 +52,15 @@ class ShardTask:
     fingerprint: str
     checkpoint_every: int = 1000
     stop_after: int | None = None  # test hook: raise BuildInterrupted after this many records
+    shard_by: str = "record"  # "file": shard k reads files k, k+N, ...; "record": every file, records g % N == k
+
+    def owned_records(self):
+        """The raw records of this shard, in a fixed order."""
+        if self.shard_by == "file":
+            mine = [f for i, f in enumerate(self.files) if i % self.n_shards == self.shard]
+            return iter_records(mine, self.card["input"]["format"])
+        return (rec for g, rec in enumerate(iter_records(list(self.files), self.card["input"]["format"]))
+                if g % self.n_shards == self.shard)
 
     @property
     def name(self) -> str:
@@ -189,9 +198,7 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
     since_report = 0
     processed_now = 0
     try:
-        for g, rec in enumerate(iter_records(list(task.files), fmt)):
-            if g % task.n_shards != task.shard:
-                continue
+        for rec in task.owned_records():
             local += 1
             if local <= state["consumed"]:
                 continue
@@ -290,8 +297,11 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
         if stale:
             raise BuildConfigError(f"{out_dir / card.name} holds files of a build with another shard count "
                                    f"({stale[0].name}); use a fresh --out or --force")
-    tasks = [ShardTask(_resolve_param_paths(card.data, root), card.path, tuple(files), k, n_shards, str(out_dir), fingerprint,
-                       checkpoint_every, stop_after) for k in range(n_shards)]
+    # with at least as many files as shards, a shard reads only its own files; otherwise every shard scans
+    # all records and keeps every N-th (cheap: records are split, not parsed, before the ownership test)
+    shard_by = "file" if len(files) >= n_shards > 1 else "record"
+    tasks = [ShardTask(_resolve_param_paths(card.data, root), card.path, tuple(files), k, n_shards, str(out_dir),
+                       fingerprint, checkpoint_every, stop_after, shard_by) for k in range(n_shards)]
     return BuildPlan(card, files, checksums, code, fingerprint, tasks)
 
 
@@ -326,6 +336,7 @@ def write_manifest(plan: BuildPlan, summaries: list[dict], engine: str, seconds:
         "seed": plan.card.seed,
         "sampling_weight": plan.card.sampling_weight,
         "n_shards": len(plan.tasks),
+        "shard_by": plan.tasks[0].shard_by,
         "fingerprint": plan.fingerprint,
         "code_version": plan.code,
         "inputs": [{"file": os.path.basename(c["path"]), "size": c["size"], "sha256": c["sha256"]} for c in plan.checksums],

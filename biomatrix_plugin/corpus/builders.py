@@ -32,7 +32,7 @@ BUILDERS: dict[str, BuilderSpec] = {
                             "PubChem-style molecule: sampled SMILES/SELFIES/3D views, names, description, properties"),
     "molecule_text": BuilderSpec(build_molecule_text_pair, ("csv", "tsv", "jsonl", "parquet", "sdf"), "molecule",
                                  "MolTextNet-style molecule–description pair"),
-    "conformer": BuilderSpec(build_conformer, ("sdf",), "molecule",
+    "conformer": BuilderSpec(build_conformer, ("sdf", "jsonl", "parquet"), "molecule",
                              "3D conformer set (PCQM4Mv2/PubChemQC SDF) through MolStrucTok"),
     "fasta_sequence": BuilderSpec(build_fasta_sequence, ("fasta",), "protein", "UniRef-style FASTA: 1D view"),
     "uniprot": BuilderSpec(build_uniprot_entry, ("uniprot_dat",), "protein",

@@ -114,20 +114,52 @@ def mol3d_available() -> bool:
     return _mol3d_encoder() is not None
 
 
-@dataclass
 class MoleculeViews:
-    canonical_smiles: str
-    selfies: str
-    mol_3d: Any  # RDKit Mol with a 3D conformer and explicit hydrogens, or None
+    """Canonical SMILES (always), SELFIES (computed on first use: it is the most expensive step and an
+    instance that does not show the SELFIES view does not need it) and the 3D molecule when present."""
+
+    def __init__(self, canonical_smiles: str, mol_3d: Any = None, struct_sfi: str | None = None):
+        self.canonical_smiles = canonical_smiles
+        self.mol_3d = mol_3d
+        self.struct_sfi = struct_sfi  # precomputed MolStrucTok joint tokens (`biomatrix mol3d encode` JSONL)
+        self._selfies: str | None = None
+
+    @property
+    def has_3d(self) -> bool:
+        return bool(self.struct_sfi) or (self.mol_3d is not None and mol3d_available())
+
+    @property
+    def selfies(self) -> str:
+        if self._selfies is None:
+            import selfies as sf
+
+            try:
+                self._selfies = sf.encoder(self.canonical_smiles, strict=True)
+            except Exception as exc:
+                detail = " ".join(str(exc).split())  # selfies' message spans several lines
+                raise RecordRejected(
+                    f"SMILES {self.canonical_smiles[:60]!r}: SELFIES cannot express it ({detail})") from None
+        return self._selfies
+
+
+_RDKIT_QUIET = False
+
+
+def _quiet_rdkit() -> None:
+    # rejected records are reported in the rejects file; RDKit's own stderr lines would only be noise
+    global _RDKIT_QUIET
+    if not _RDKIT_QUIET:
+        from rdkit import RDLogger
+
+        RDLogger.DisableLog("rdApp.*")
+        _RDKIT_QUIET = True
 
 
 def molecule_views(record: Mapping[str, Any], overrides: Mapping[str, str], want_3d: bool) -> MoleculeViews:
-    """Canonical SMILES, SELFIES and (when present) the 3D molecule of a record; rejects on failure."""
-    from rdkit import Chem, RDLogger
+    """Canonical SMILES and (when present) the 3D molecule of a record; rejects on failure."""
+    from rdkit import Chem
 
-    RDLogger.DisableLog("rdApp.*")
-    import selfies as sf
-
+    _quiet_rdkit()
     smiles = _lookup(record, "smiles", overrides)
     molblock = record.get("molblock")
     mol3d = None
@@ -148,11 +180,8 @@ def molecule_views(record: Mapping[str, Any], overrides: Mapping[str, str], want
     canonical = Chem.MolToSmiles(mol)
     if not canonical:
         raise RecordRejected("molecule has no atoms")
-    try:
-        selfies = sf.encoder(canonical, strict=True)
-    except Exception as exc:
-        raise RecordRejected(f"SMILES {canonical[:60]!r}: SELFIES cannot express it ({exc})") from None
-    return MoleculeViews(canonical, selfies, mol3d)
+    struct_sfi = record.get("struct_sfi")
+    return MoleculeViews(canonical, mol3d, str(struct_sfi).strip() if struct_sfi else None)
 
 
 def render_view(view: str, mv: MoleculeViews, vocab: frozenset[str] | None) -> str:
@@ -164,20 +193,26 @@ def render_view(view: str, mv: MoleculeViews, vocab: frozenset[str] | None) -> s
         elif view == "selfies":
             allowed = vocab if vocab is not None else split_selfies(mv.selfies)
             wrapped = wrap_selfies(mv.selfies, vocabulary=allowed)
+        elif view == "mol3d" and mv.struct_sfi:
+            wrapped = wrap_mol3d(mv.struct_sfi)
         elif view == "mol3d":
-            encoder = _mol3d_encoder()
-            wrapped = encoder(mv.mol_3d)
+            wrapped = _mol3d_encoder()(mv.mol_3d)
             if not wrapped.startswith("<|mol_3d_start|>"):
                 wrapped = wrap_mol3d(wrapped)
         else:
             raise ValueError(view)
     except SerializationError as exc:
         raise RecordRejected(str(exc)) from None
+    except ValueError as exc:  # Mol3DError (too many atoms, missing hydrogens, ...) names the problem
+        raise RecordRejected(f"3D view: {exc}") from None
     return f"{VIEW_LABELS[view]}: {wrapped}"
 
 
 def build_molecule(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
     """PubChem-style record -> one instance mixing structural views, names, description and properties.
+
+    A molecule SELFIES cannot express is rejected (with the reason) when its instance samples the SELFIES
+    view; otherwise its instance shows the other views.
 
     params: ``views`` {smiles, selfies, mol3d: probability}, ``fields`` {iupac_name, description,
     properties or a property name: probability}, ``require`` [field, ...] (reject when missing),
@@ -199,13 +234,12 @@ def build_molecule(record: Mapping[str, Any], rng: random.Random, params: Mappin
 
     want_3d = view_probs.get("mol3d", 0) > 0 and (mol3d_available() or "mol3d" in require)
     mv = molecule_views(flat, overrides, want_3d)
-    if "mol3d" in require:
-        if not mol3d_available():
+    if "mol3d" in require and not mv.has_3d:
+        if mv.mol_3d is not None:
             raise RecordRejected("3D view required but biomatrix_plugin.mol3d (MolStrucTok) is not installed")
-        if mv.mol_3d is None:
-            raise RecordRejected("3D view required but the record has no 3D conformer with coordinates")
+        raise RecordRejected("3D view required but the record has no 3D conformer with coordinates (or struct_sfi)")
 
-    available = ["smiles", "selfies"] + (["mol3d"] if mv.mol_3d is not None and mol3d_available() else [])
+    available = ["smiles", "selfies"] + (["mol3d"] if mv.has_3d and view_probs.get("mol3d", 0) > 0 else [])
     views = sample_views(rng, available, view_probs, DEFAULT_VIEW_PROBS, int(params.get("min_views", 1)))
     if "mol3d" in require and "mol3d" not in views:
         views.append("mol3d")

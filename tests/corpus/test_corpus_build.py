@@ -144,3 +144,25 @@ def test_stats_with_the_extended_tokenizer_count_exactly(tmp_path, tiny_extended
     assert report["datasets"]["fx_structures"]["tokens_by_group"]["3D"] > 0
     assert set(report["by_category"]) == {"molecule", "protein", "cross-entity"}
     assert plot_composition(report, tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_many_input_files_are_sharded_by_file_with_the_same_instances(tmp_path):
+    import shutil
+
+    import yaml
+
+    data = tmp_path / "data"
+    data.mkdir()
+    src = CARDS.parent / "fixtures" / "uniprot_sample.dat"
+    for i in range(3):
+        shutil.copy(src, data / f"part{i}.dat")
+    c = yaml.safe_load((CARDS / "fx_uniprot.yaml").read_text())
+    c["input"]["path"] = "part*.dat"
+    (data / "card.yaml").write_text(yaml.safe_dump(c))
+    by_file = build_card(load_card(data / "card.yaml"), tmp_path / "a", n_shards=2, progress=False)
+    single = build_card(load_card(data / "card.yaml"), tmp_path / "b", n_shards=1, progress=False)
+    assert by_file["shard_by"] == "file" and single["shard_by"] == "record"
+    assert [s["records"] for s in by_file["shards"]] == [10, 5]  # files 0 and 2 | file 1
+    lines = lambda out: sorted(l for p in (out / "fx_uniprot").glob("*.jsonl") for l in p.read_text().splitlines())
+    assert lines(tmp_path / "a") == lines(tmp_path / "b")
+    assert by_file["totals"]["rejected"] == single["totals"]["rejected"] == 9

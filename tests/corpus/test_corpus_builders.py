@@ -274,3 +274,16 @@ def test_significant_digits_never_use_scientific_notation():
     assert format_sig(123456.7) == "123457"
     assert format_sig(-2.3456) == "-2.35"
     assert format_sig(10.0) == "10" and format_sig(0.5) == "0.5"
+
+
+def test_precomputed_molstructok_tokens_become_the_3d_view():
+    """``biomatrix mol3d encode`` JSONL (batched encoding, done once) feeds the conformer builder."""
+    accepted, rejected = run_builder("conformer", "jsonl", FIX / "mol3d_encoded.jsonl")
+    assert len(accepted) == 3
+    assert "outside 0-511" in rejected["mol3d_encoded.jsonl#3"]
+    assert "no 3D conformer" in rejected["mol3d_encoded.jsonl#4"]
+    import json
+
+    rows = [json.loads(l) for l in (FIX / "mol3d_encoded.jsonl").read_text().splitlines()]
+    for (where, inst), row in zip(accepted, rows):
+        assert unwrap(inst[0]["text"]).values("mol3d") == [row["struct_sfi"]], where
