@@ -121,7 +121,12 @@ def embed_3d(mol_or_smiles, seed: int = 42, mmff: bool = True):
     mol = Chem.AddHs(mol)
     params = AllChem.ETKDGv3()
     params.randomSeed = seed
-    if AllChem.EmbedMolecule(mol, params) != 0:
+    try:
+        status = AllChem.EmbedMolecule(mol, params)
+    except RuntimeError as exc:  # RDKit invariant violations (e.g. bad bounds matrix) on odd valences
+        first = str(exc).strip().splitlines()[:2]
+        raise Mol3DError(f"{Chem.MolToSmiles(Chem.RemoveHs(mol))}: ETKDG failed ({' '.join(first)})") from exc
+    if status != 0:
         raise Mol3DError(f"{Chem.MolToSmiles(Chem.RemoveHs(mol))}: ETKDG could not embed a conformer")
     if mmff:
         try:
