@@ -114,7 +114,7 @@ def register(
 
 def _load_families() -> None:
     # importing the family modules fills METRICS; kept lazy so `biomatrix --help` stays fast
-    from . import molecule_design, molecules, proteins, scalar, text  # noqa: F401
+    from . import molecule_design, molecules, molecules3d, proteins, scalar, text  # noqa: F401
 
 
 def get_metric(name: str) -> MetricSpec:
