@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     g.add_argument("--mode", default="greedy", choices=("greedy", "sample"))
     g.add_argument("--temperature", type=float, default=1.0)
     g.add_argument("--n", type=int, default=1, help="samples per prompt (sample mode)")
-    g.add_argument("--max-new-tokens", type=int, default=512)
+    g.add_argument("--max-new-tokens", type=int, default=2048, help="as the model card; SFT max length is 2048")
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default=None, help="hf backend: cpu, cuda, ... (default: cuda if available)")
@@ -73,6 +73,8 @@ def _metric(args) -> int:
         train = read_items(args.train, ref_field) if args.train else None
         if spec.inputs == "set" and args.ref:
             raise EvalInputError(f"metric {spec.name} scores a generated set alone; --ref is not used")
+        if args.train and not spec.needs_train:
+            raise EvalInputError(f"metric {spec.name} does not use a training set; --train is not used")
         result = compute(args.name, preds, refs, train, **parse_option_pairs(args.option))
     except EvalInputError as exc:
         print(f"biomatrix eval metric: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ class DecodingConfig:
     temperature: float = 0.0
     top_p: float = 1.0
     n: int = 1
-    max_new_tokens: int = 512
+    max_new_tokens: int = 2048
     seed: int | None = 0
 
     def __post_init__(self) -> None:
@@ -45,11 +45,11 @@ class DecodingConfig:
             raise GenerationError("top_p must be in (0, 1]")
 
     @classmethod
-    def greedy(cls, max_new_tokens: int = 512) -> "DecodingConfig":
+    def greedy(cls, max_new_tokens: int = 2048) -> "DecodingConfig":
         return cls(do_sample=False, temperature=0.0, n=1, max_new_tokens=max_new_tokens)
 
     @classmethod
-    def sample(cls, temperature: float, n: int = 1, max_new_tokens: int = 512, seed: int | None = 0,
+    def sample(cls, temperature: float, n: int = 1, max_new_tokens: int = 2048, seed: int | None = 0,
                top_p: float = 1.0) -> "DecodingConfig":
         return cls(do_sample=True, temperature=temperature, top_p=top_p, n=n, max_new_tokens=max_new_tokens,
                    seed=seed)

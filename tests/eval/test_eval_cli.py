@@ -64,7 +64,19 @@ def test_options_are_passed(tmp_path, capsys):
     assert rc == 2 and "key=value" in err
 
 
-@pytest.mark.parametrize("case", ["missing", "line_count", "mixed", "bad_json", "unknown", "no_ref", "bad_ref"])
+def test_empty_prediction_file_is_not_computed(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    for metric in ("validity", "uniqueness", "intdiv1"):
+        rc, out, _ = run(capsys, "metric", metric, "--pred", str(empty))
+        obj = json.loads(out)
+        assert rc == 0 and obj["status"] == "not_computed" and obj["n_items"] == 0, metric
+    rc, out, _ = run(capsys, "metric", "rmse", "--pred", str(empty), "--ref", str(empty))
+    assert rc == 0 and json.loads(out)["status"] == "not_computed"
+
+
+@pytest.mark.parametrize("case", ["missing", "line_count", "mixed", "bad_json", "unknown", "no_ref", "bad_ref",
+                                  "unused_train", "unused_ref"])
 def test_bad_inputs_give_clear_errors(tmp_path, capsys, case):
     pred, ref = tmp_path / "p.txt", tmp_path / "r.txt"
     pred.write_text("1\n2\n3\n")
@@ -73,7 +85,7 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys, case):
     expect = {
         "missing": "file not found", "line_count": "3 predictions but 2 references", "mixed": "mixed item types",
         "bad_json": "p.jsonl:2: not valid JSON", "unknown": "unknown metric", "no_ref": "needs references",
-        "bad_ref": "reference item 2",
+        "bad_ref": "reference item 2", "unused_train": "--train is not used", "unused_ref": "--ref is not used",
     }[case]
     if case == "missing":
         args[3] = str(tmp_path / "nope.txt")
@@ -93,6 +105,10 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys, case):
         args = args[:4]
     elif case == "bad_ref":
         ref.write_text("1\nNaN\n3\n")
+    elif case == "unused_train":
+        args += ["--train", str(ref)]
+    elif case == "unused_ref":
+        args[1] = "validity"
     rc, out, err = run(capsys, *args)
     assert rc == 2 and out == ""
     assert expect in err
