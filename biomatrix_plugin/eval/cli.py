@@ -73,6 +73,9 @@ def _metric(args) -> int:
         train = read_items(args.train, ref_field) if args.train else None
         if spec.inputs == "set" and args.ref:
             raise EvalInputError(f"metric {spec.name} scores a generated set alone; --ref is not used")
+        if spec.inputs != "paired" and any(isinstance(p, list) for p in preds):
+            # n samples per prompt (eval generate's "texts"): a generated set is all of them
+            preds = [x for p in preds for x in (p if isinstance(p, list) else [p])]
         if args.train and not spec.needs_train:
             raise EvalInputError(f"metric {spec.name} does not use a training set; --train is not used")
         result = compute(args.name, preds, refs, train, **parse_option_pairs(args.option))

@@ -255,6 +255,9 @@ def write_generations(path: str | Path, prompts: Sequence[Prompt], generations: 
                 segs = [{"modality": s.modality, "value": s.value, "error": s.error} for s in u.segments]
                 n_malformed += sum(s.error is not None for s in u.segments)
                 segments.append(segs)
-            fh.write(json.dumps({"id": prompt.id, **prompt.meta, "texts": gen.texts, "segments": segments}) + "\n")
+            # "prediction" (the first sample) is what paired metrics read by default; set metrics read
+            # every sample with --field texts
+            fh.write(json.dumps({"id": prompt.id, **prompt.meta, "prediction": gen.texts[0] if gen.texts else "",
+                                 "texts": gen.texts, "segments": segments}) + "\n")
     return {"written": len(prompts), "samples": sum(len(g.texts) for g in generations),
             "malformed_segments": n_malformed}

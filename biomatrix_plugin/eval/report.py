@@ -176,7 +176,7 @@ def render_png(rows: list[Row], path: Path) -> None:
         ax.axvline(100, color="black", linewidth=1)
         for yi, (q, r) in enumerate(zip(ratio, pairs)):
             ax.text(q, yi, f" {_fmt(r.ours)} / {_fmt(r.paper)}", va="center", fontsize=7)
-        ax.set_xlim(0, max(ratio) * 1.25)
+        ax.set_xlim(0, max(max(ratio) * 1.25, 110))
         ax.set_yticks(list(y))
         ax.set_yticklabels(labels, fontsize=8)
         ax.invert_yaxis()

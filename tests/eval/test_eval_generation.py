@@ -126,3 +126,25 @@ def test_read_prompts_errors(tmp_path):
 def test_vllm_missing_gives_instruction(tmp_path):
     with pytest.raises(GenerationError, match=r"pip install 'biomatrix-plugin\[vllm\]'"):
         VLLMBackend(tmp_path)
+
+
+@pytest.mark.slow
+def test_generate_then_score_then_report(tiny_extended_model, tmp_path, capsys):
+    """The whole path a user runs: generate samples, score them, report against the paper."""
+    from biomatrix_plugin.cli import main
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"instruction": "Generate a molecule in SELFIES."}) + "\n" for _ in range(3)))
+    gen = tmp_path / "gen.jsonl"
+    assert main(["eval", "generate", "--model", str(tiny_extended_model), "--prompts", str(prompts), "--out", str(gen),
+                 "--mode", "sample", "--temperature", "1.0", "--n", "2", "--max-new-tokens", "8"]) == 0
+    capsys.readouterr()
+    results = tmp_path / "results"
+    assert main(["eval", "metric", "validity", "--pred", str(gen), "--field", "texts", "--out",
+                 str(results / "validity.json"), "--task", "moses_unconditional", "--variant", "selfies"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    # 3 prompts x 2 samples, all scored; a random tiny model rarely writes a wrapped molecule
+    assert obj["n_items"] == 6 and obj["n_invalid"] + round(obj["value"] * 6) == 6
+    assert main(["eval", "report", str(results)]) == 0
+    md = (results / "report.md").read_text()
+    assert "moses_unconditional | selfies | validity" in md and "0.998" in md
