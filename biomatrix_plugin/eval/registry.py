@@ -30,9 +30,11 @@ class MetricResult:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: a NaN or infinite value becomes null (strict JSON has neither)."""
         out = asdict(self)
         if isinstance(out["value"], float) and not math.isfinite(out["value"]):
-            out["value"] = None if math.isnan(out["value"]) else out["value"]
+            out["details"]["non_finite_value"] = repr(out["value"])
+            out["value"] = None
         return out
 
     @classmethod
@@ -146,6 +148,8 @@ def compute(
             f"metric {name}: {len(predictions)} predictions but {len(references)} references; "
             "paired metrics need one reference per prediction (same line count)"
         )
+    if spec.inputs == "set" and references is not None:
+        raise EvalInputError(f"metric {name}: scores a generated set alone; references are not used")
     if spec.needs_train and train is None:
         raise EvalInputError(f"metric {name}: needs a training set (--train)")
     kwargs: dict[str, Any] = dict(opts)

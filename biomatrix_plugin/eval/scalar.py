@@ -110,15 +110,28 @@ def normalize_label(text: Any, case_sensitive: bool = False) -> str:
 
 
 @register("accuracy", family="scalar",
-          options={"case_sensitive": OptionSpec(bool, False, "compare labels case-sensitively")},
+          options={"case_sensitive": OptionSpec(bool, False, "compare labels case-sensitively"),
+                   "regex": OptionSpec(str, "", "take the label from the prediction's first match of this regex "
+                                       "(its first group if it has one), e.g. \\b([A-D])\\b for multiple choice; "
+                                       "no match = invalid")},
           definition="fraction of predictions equal to the reference label (whitespace/case/final '.' normalised); empty = wrong")
-def accuracy(predictions: list, references: list, case_sensitive: bool = False) -> MetricResult:
+def accuracy(predictions: list, references: list, case_sensitive: bool = False, regex: str = "") -> MetricResult:
+    try:
+        pattern = re.compile(regex) if regex else None
+    except re.error as exc:
+        raise EvalInputError(f"accuracy: option regex={regex!r} is not a regular expression ({exc})") from exc
     hits, bad = 0, 0
     for p, r in zip(predictions, references):
         alternatives = r if isinstance(r, list) else [r]
         if p is None or (isinstance(p, str) and not p.strip()):
             bad += 1
             continue
+        if pattern is not None:
+            m = pattern.search(str(p))
+            if m is None:
+                bad += 1
+                continue
+            p = m.group(1) if m.groups() else m.group(0)
         pred = normalize_label(p, case_sensitive)
         hits += any(pred == normalize_label(a, case_sensitive) for a in alternatives)
     if not predictions:

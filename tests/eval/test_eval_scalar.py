@@ -41,6 +41,14 @@ def test_accuracy_normalisation():
     assert compute("accuracy", ["Yes"], ["yes"], case_sensitive="true").value == 0.0
 
 
+def test_accuracy_multiple_choice_regex():
+    preds = ["The answer is (B).", "C", "I am not sure", "Answer: D"]
+    r = compute("accuracy", preds, ["B", "A", "C", "D"], regex=r"\b([A-D])\b")
+    assert r.value == pytest.approx(2 / 4) and r.n_invalid == 1
+    with pytest.raises(EvalInputError, match="not a regular expression"):
+        compute("accuracy", ["A"], ["A"], regex="(")
+
+
 def test_set_precision_recall_f1_per_sample():
     preds = ["a;b", "a", ""]
     refs = ["b;c", "a;b", "x"]
