@@ -83,7 +83,7 @@ def _convert(metric: str, key: str, value: Any, spec: OptionSpec) -> Any:
         try:
             value = spec.type(value)
         except (TypeError, ValueError) as exc:
-            raise EvalInputError(f"metric {metric}: option {key}={value!r} is not a {spec.type.__name__}") from exc
+            raise EvalInputError(f"metric {metric}: option {key}={value!r} is not of type {spec.type.__name__}") from exc
     if spec.choices is not None and value not in spec.choices:
         raise EvalInputError(f"metric {metric}: option {key}={value!r} not one of {', '.join(map(str, spec.choices))}")
     return value

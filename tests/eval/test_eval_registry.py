@@ -31,5 +31,5 @@ def test_input_checks():
         compute("validity", ["CCO"], ["CCO"])
     with pytest.raises(EvalInputError, match="needs references"):
         compute("snn", ["CCO"])
-    with pytest.raises(EvalInputError, match="not a int"):
+    with pytest.raises(EvalInputError, match="not of type int"):
         compute("scaf", ["CCO"], ["CCO"], min_rings="two")
