@@ -1,6 +1,7 @@
 """Reading prediction / reference files: one item per line, or JSON Lines.
 
-- ``*.jsonl`` / ``*.json``: every non-blank line is one JSON value. An object contributes its ``field``
+- ``*.jsonl`` / ``*.json``: every non-blank line is one JSON value (a ``.json`` file holding one JSON
+  array is read as that array). An object contributes its ``field``
   (default: the first of ``prediction``, ``output``, ``reference``, ``answer``, ``value``, ``smiles``,
   ``text`` that it has, or the whole object with ``field="*"``); a list stays a list (several labels,
   several samples, coordinates).
@@ -33,6 +34,15 @@ def read_items(path: str | Path, field: str | None = None) -> list[Any]:
     lines = text.splitlines()
     if path.suffix.lower() not in JSON_SUFFIXES:
         return lines
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        # a whole-file JSON array (e.g. pretty-printed) rather than JSON Lines
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EvalInputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+        items = [_pick_field(v, field, f"{path}[{i}]") if isinstance(v, dict) else v for i, v in enumerate(whole)]
+        _check_uniform(items, path)
+        return items
     items: list[Any] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

@@ -54,6 +54,16 @@ def test_jsonl_fields_lists_and_train(tmp_path, capsys):
     assert rc == 0 and json.loads(out)["value"] == pytest.approx(0.5)
 
 
+def test_json_array_file(tmp_path, capsys):
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps(["CCO", "CCN", "bad("], indent=2))
+    rc, out, _ = run(capsys, "metric", "validity", "--pred", str(pred))
+    assert rc == 0 and json.loads(out)["value"] == pytest.approx(2 / 3)
+    pred.write_text('[\n  "CCO",\n')
+    rc, _, err = run(capsys, "metric", "validity", "--pred", str(pred))
+    assert rc == 2 and "not valid JSON" in err
+
+
 def test_options_are_passed(tmp_path, capsys):
     pred, ref = tmp_path / "p.txt", tmp_path / "r.txt"
     pred.write_text("-1.5 kcal/mol\n")
