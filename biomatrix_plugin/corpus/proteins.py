@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 import random
+import re
+from array import array
+from functools import lru_cache
 from typing import Any, Mapping
 
 from .compose import Component, compose, include, sample_views
@@ -97,18 +100,65 @@ def _annotation_components(entry: Mapping[str, Any], rng: random.Random, probs: 
     return out
 
 
+_AFDB_ACCESSION = re.compile(r"^AF-([A-Z0-9]+)-F\d+")
+
+
+def structure_key(pid: str) -> str:
+    """vq_indices.csv pid -> UniProt accession: ``AF-P01308-F1-model_v4_chain_id_A`` -> ``P01308``;
+    any other pid is used as it is (write the accession there for non-AFDB structures)."""
+    m = _AFDB_ACCESSION.match(pid)
+    return m.group(1) if m else pid
+
+
+@lru_cache(maxsize=2)
+def load_structure_table(path: str) -> dict[str, tuple[str, array]]:
+    """accession -> (sequence, codes) from a vq_indices.csv; codes kept as uint16 arrays (2 bytes/residue,
+    about 0.5 GB for all of Swiss-Prot's AFDB models). Invalid rows are an error naming the row: the table
+    is an input prepared once, not a stream of raw records."""
+    from ..protein3d.vq_csv import read_vq_csv
+
+    records, rejected = read_vq_csv(path)
+    if rejected:
+        first = rejected[0]
+        raise ValueError(f"{path}: {len(rejected)} invalid row(s), e.g. row {first.get('row')}: {first.get('reason')}")
+    return {structure_key(r.pid): (r.sequence, array("H", r.codes)) for r in records}
+
+
 def build_uniprot_entry(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
     """Parsed UniProt entry -> [1D view] + composite annotation instance.
 
+    With ``structure_table`` (a vq_indices.csv of AFDB/PDB models keyed by accession, see
+    :func:`structure_key`), an entry that has a structure emits the three-view pattern (1D, 3D, joint) and
+    its composite may carry the 3D view too (report §3.1.3, Swiss-Prot + AFDB).
+
     params: ``annotations`` {field: probability}, ``emit_sequence_view`` (default true),
-    ``sequence_probability`` in the composite (default 1.0), ``max_length``, ``shuffle``.
-    A composite with no sampled annotation gets one annotation drawn at random so it is never just the
-    1D view again."""
+    ``sequence_probability`` / ``structure_probability`` in the composite (default 1.0 / 0.8),
+    ``structure_table``, ``max_length``, ``shuffle``. A composite with no sampled annotation gets one
+    annotation drawn at random so it is never just the 1D view again."""
+    from ..serialization import SerializationError, wrap_prot3d
+
     ident = record["id"]
     wrapped = wrapped_sequence(record["sequence"], ident, params.get("max_length"))
     probs = {**DEFAULT_ANNOTATION_PROBS, **params.get("annotations", {})}
+    codes = None
+    if params.get("structure_table"):
+        for acc in record.get("accessions") or [ident]:
+            hit = load_structure_table(params["structure_table"]).get(acc)
+            if hit is not None:
+                if hit[0] != record["sequence"]:
+                    raise RecordRejected(f"{ident}: the structure of {acc} has another sequence "
+                                         f"({len(hit[0])} vs {len(record['sequence'])} residues); update the table")
+                codes = list(hit[1])
+                break
     instances: list[dict] = []
-    if params.get("emit_sequence_view", True):
+    if codes is not None:
+        from ..protein3d.instances import three_view_instances
+
+        try:
+            instances.extend(three_view_instances(record["sequence"], codes, rng))
+        except SerializationError as exc:
+            raise RecordRejected(f"{ident}: {exc}") from None
+    elif params.get("emit_sequence_view", True):
         instances.append({"text": wrapped})
     components = _annotation_components(record, rng, probs)
     if not components:
@@ -119,7 +169,11 @@ def build_uniprot_entry(record: Mapping[str, Any], rng: random.Random, params: M
             return instances
         components = [everything[rng.randrange(len(everything))]]
     views = {"protein": f"Sequence: {wrapped}"}
-    for view in sample_views(rng, list(views), {"protein": params.get("sequence_probability", 1.0)}, {"protein": 1.0}):
+    view_probs = {"protein": params.get("sequence_probability", 1.0)}
+    if codes is not None:
+        views["prot3d"] = f"Structure: {wrap_prot3d(codes)}"
+        view_probs["prot3d"] = params.get("structure_probability", 0.8)
+    for view in sample_views(rng, list(views), view_probs, {"protein": 1.0, "prot3d": 0.8}):
         components.append(Component(view, views[view]))
     instances.append({"text": compose(rng, components, shuffle=bool(params.get("shuffle", True)))})
     return instances

@@ -166,3 +166,25 @@ def test_many_input_files_are_sharded_by_file_with_the_same_instances(tmp_path):
     lines = lambda out: sorted(l for p in (out / "fx_uniprot").glob("*.jsonl") for l in p.read_text().splitlines())
     assert lines(tmp_path / "a") == lines(tmp_path / "b")
     assert by_file["totals"]["rejected"] == single["totals"]["rejected"] == 9
+
+
+def test_vocab_build_counts_selfies_and_joint_tokens_of_the_built_corpus(tmp_path):
+    """`biomatrix vocab build --corpus OUT/*/part-*.jsonl`: the vocabulary comes from the built corpus."""
+    from biomatrix_plugin.cli import main
+    from biomatrix_plugin.serialization import parse_joint_tokens, split_selfies, unwrap
+    from biomatrix_plugin.vocabulary import read_counts
+
+    out = tmp_path / "out"
+    build_card(card("fx_conformers"), out, n_shards=2, progress=False)
+    build_card(card("fx_pubchem_csv"), out, n_shards=2, progress=False)
+    parts = sorted(str(p) for p in out.glob("*/part-*.jsonl"))
+    assert main(["vocab", "build", "--corpus", *parts, "--out", str(tmp_path / "vocab"), "--quiet"]) == 0
+    joint, selfies = 0, set()
+    for p in parts:
+        for line in Path(p).read_text().splitlines():
+            u = unwrap(json.loads(line)["text"])
+            joint += sum(len(parse_joint_tokens(s)) for s in u.values("mol3d"))
+            selfies |= {s for v in u.values("selfies") for s in split_selfies(v)}
+    counts = read_counts(tmp_path / "vocab" / "mol3d_joint_counts.tsv")
+    assert joint > 0 and sum(counts.values()) == joint
+    assert selfies <= set(read_counts(tmp_path / "vocab" / "selfies_counts.tsv"))

@@ -287,3 +287,17 @@ def test_precomputed_molstructok_tokens_become_the_3d_view():
     rows = [json.loads(l) for l in (FIX / "mol3d_encoded.jsonl").read_text().splitlines()]
     for (where, inst), row in zip(accepted, rows):
         assert unwrap(inst[0]["text"]).values("mol3d") == [row["struct_sfi"]], where
+
+
+def test_uniprot_entries_with_an_afdb_structure_get_three_views_and_a_3d_composite():
+    params = {"structure_table": str(FIX / "afdb_vq_indices.csv"), "structure_probability": 1.0}
+    accepted, rejected = run_builder("uniprot", "uniprot_dat", FIX / "uniprot_sample.dat", params)
+    # INS_HUMAN's table row has another sequence: rejected with the reason, not silently paired
+    assert "another sequence" in rejected["uniprot_sample.dat#0"]
+    (where, instances), = accepted
+    kinds = [tuple(sorted(s.modality for s in unwrap(i["text"]).segments)) for i in instances]
+    assert kinds == [("protein",), ("prot3d",), ("prot3d", "protein"), ("prot3d", "protein")]
+    u = unwrap(instances[-1]["text"])
+    assert u.first("prot3d") == list(range(60))
+    assert u.first("protein") == "MSKIAVLGAGGVGKTTLLRALAEQLNAPFVELDDLIEQRSGLSIPEIFAEHGEEGFRRLE"
+    assert not u.errors and len(u.text.split("\n")) >= 3  # annotations around the two views
