@@ -142,7 +142,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 # ---------------------------------------------------------------- one shard
 
-def _instance_line(instance: dict, where: str) -> str:
+def _instance_line(instance: dict) -> str:
     if not isinstance(instance, dict) or not isinstance(instance.get("text"), str):
         raise RecordRejected(f"builder returned {type(instance).__name__} without a 'text' string")
     if not instance["text"].strip():
@@ -207,7 +207,7 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
             rng = record_rng(seed, task.name, os.path.basename(rec.source), rec.position)
             try:
                 fields = parse_record(rec.raw, fmt, options)
-                lines = [_instance_line(inst, rec.where) for inst in builder(fields, rng, params)]
+                lines = [_instance_line(inst) for inst in builder(fields, rng, params)]
                 if not lines:
                     raise RecordRejected("builder produced no instance")
             except RecordRejected as exc:

@@ -188,3 +188,42 @@ def test_vocab_build_counts_selfies_and_joint_tokens_of_the_built_corpus(tmp_pat
     counts = read_counts(tmp_path / "vocab" / "mol3d_joint_counts.tsv")
     assert joint > 0 and sum(counts.values()) == joint
     assert selfies <= set(read_counts(tmp_path / "vocab" / "selfies_counts.tsv"))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_build_then_rerun_gives_byte_identical_output(tmp_path):
+    """A real `kill -9` of `biomatrix data build`, then the same command again."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = random.Random(0)
+    with open(data / "big.fasta", "w") as fh:
+        for i in range(30000):
+            fh.write(f">S{i}\n" + "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(rng.randrange(50, 400))) + "\n")
+    c = {"name": "killme", "category": "protein", "source": {"name": "synthetic"}, "license": "CC0",
+         "input": {"format": "fasta", "path": "big.fasta"}, "builder": {"name": "fasta_sequence"}}
+    (data / "card.yaml").write_text(yaml.safe_dump(c))
+    cli = [sys.executable, "-m", "biomatrix_plugin.cli", "data", "build", str(data / "card.yaml"), "--shards", "2",
+           "--checkpoint-every", "500", "--no-progress"]
+    subprocess.run(cli + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
+    proc = subprocess.Popen(cli + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / "killed" / "_build" / "killme" / "state-00000.json"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["consumed"] >= 2000):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    st = json.loads(state.read_text())
+    assert not st["done"], "the build finished before it could be killed; make the input larger"
+    subprocess.run(cli + ["--out", str(tmp_path / "killed")], check=True, capture_output=True)
+    assert shard_bytes(tmp_path / "killed", "killme") == shard_bytes(tmp_path / "clean", "killme")
+    m = json.loads((tmp_path / "killed" / "_build" / "killme" / "manifest.json").read_text())
+    assert m["totals"]["records"] == 30000 and m["totals"]["rejected"] == 0
