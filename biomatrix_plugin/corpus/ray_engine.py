@@ -35,7 +35,13 @@ def build_card_with_ray(card, out_dir: str | Path, data_root: str | Path | None 
     plan = plan_build(card, out_dir, data_root, n_shards, checkpoint_every, force)
     started_here = False
     if not ray.is_initialized():
-        kwargs = {"address": address} if address else {"num_cpus": workers} if workers else {}
+        import os
+
+        # an existing cluster (address or RAY_ADDRESS) brings its own CPUs; num_cpus only sizes a local one
+        if address or os.environ.get("RAY_ADDRESS"):
+            kwargs = {"address": address} if address else {}
+        else:
+            kwargs = {"num_cpus": workers} if workers else {}
         ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False, **kwargs)
         started_here = True
     try:
