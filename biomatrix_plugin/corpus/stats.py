@@ -189,6 +189,9 @@ def format_report(report: dict) -> str:
                      f"{d['tokens_per_instance']:>9.1f} {g.get('text', 0):>10,d} {g.get('1D', 0):>10,d} {g.get('3D', 0):>10,d}")
     lines.append(f"total: {report['total_instances']:,} instances, {report['total_tokens']:,} tokens ({report['counter']})")
     if report.get("interleave_probs"):
-        lines.append("suggested interleave_probs (token weights / tokens per instance): "
-                     + ", ".join(f"{k}={v}" for k, v in report["interleave_probs"].items()))
+        probs = report["interleave_probs"]
+        lines.append("suggested interleave_probs (token weights / tokens per instance); recipe lines:")
+        lines.append(f"  dataset: {','.join(probs)}")
+        lines.append("  mix_strategy: interleave_under")
+        lines.append(f"  interleave_probs: {','.join(str(v) for v in probs.values())}")
     return "\n".join(lines)

@@ -113,6 +113,7 @@ def test_cli_build_and_stats_with_approximate_counts(tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "fx_uniref50: 5 records -> 3 instances written, 2 rejected" in printed
+    assert "  dataset: fx_text,fx_uniref50\n  mix_strategy: interleave_under\n  interleave_probs: " in printed
     report = json.loads((out / "corpus_stats.json").read_text())
     uniref = report["datasets"]["fx_uniref50"]
     # 142 + 110 + 9 residues, each one token, plus two wrapper tokens per sequence
