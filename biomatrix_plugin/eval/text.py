@@ -201,31 +201,32 @@ def _mean_per_item(name: str, predictions: list, references: list, empty: str, s
     return MetricResult(name, float(np.mean(values)), len(predictions), n_bad)
 
 
-def _rouge(name: str, key: str, predictions: list, references: list, empty: str) -> MetricResult:
+def _rouge(name: str, key: str, predictions: list, references: list, empty: str, stemmer: bool) -> MetricResult:
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer([key])
+    scorer = rouge_scorer.RougeScorer([key], use_stemmer=stemmer)
     return _mean_per_item(name, predictions, references, empty,
                           lambda p, r: scorer.score(r, p)[key].fmeasure)
 
 
-_ROUGE_OPTIONS = {"empty": TEXT_OPTIONS["empty"]}
+_ROUGE_OPTIONS = {"empty": TEXT_OPTIONS["empty"],
+                  "stemmer": OptionSpec(bool, False, "Porter-stem tokens before matching (rouge-score use_stemmer)")}
 
 
 @register("rouge1", family="text", options=_ROUGE_OPTIONS, definition="mean ROUGE-1 F-measure (rouge-score)")
-def rouge1(predictions: list, references: list, empty: str = "skip") -> MetricResult:
-    return _rouge("rouge1", "rouge1", predictions, references, empty)
+def rouge1(predictions: list, references: list, empty: str = "skip", stemmer: bool = False) -> MetricResult:
+    return _rouge("rouge1", "rouge1", predictions, references, empty, stemmer)
 
 
 @register("rouge2", family="text", options=_ROUGE_OPTIONS, definition="mean ROUGE-2 F-measure (rouge-score)")
-def rouge2(predictions: list, references: list, empty: str = "skip") -> MetricResult:
-    return _rouge("rouge2", "rouge2", predictions, references, empty)
+def rouge2(predictions: list, references: list, empty: str = "skip", stemmer: bool = False) -> MetricResult:
+    return _rouge("rouge2", "rouge2", predictions, references, empty, stemmer)
 
 
 @register("rouge_l", family="text", options=_ROUGE_OPTIONS,
           definition="mean ROUGE-L (longest common subsequence) F-measure (rouge-score)")
-def rouge_l(predictions: list, references: list, empty: str = "skip") -> MetricResult:
-    return _rouge("rouge_l", "rougeL", predictions, references, empty)
+def rouge_l(predictions: list, references: list, empty: str = "skip", stemmer: bool = False) -> MetricResult:
+    return _rouge("rouge_l", "rougeL", predictions, references, empty, stemmer)
 
 
 @register("meteor", family="text", options=TEXT_OPTIONS,

@@ -26,6 +26,9 @@ def test_rouge_hand_computed():
     assert compute("rouge2", [HYP], [REF]).value == pytest.approx(3 / 5)
     # LCS "the cat on the mat" = 5 tokens of 6 on both sides
     assert compute("rouge_l", [HYP], [REF]).value == pytest.approx(5 / 6)
+    # "binds" vs "binding": equal only after Porter stemming
+    assert compute("rouge1", ["protein binds zinc"], ["protein binding zinc"]).value == pytest.approx(2 / 3)
+    assert compute("rouge1", ["protein binds zinc"], ["protein binding zinc"], stemmer="true").value == 1.0
 
 
 def test_empty_predictions_counted_skip_or_zero():
