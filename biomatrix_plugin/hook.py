@@ -4,7 +4,7 @@ LLaMA-Factory 0.9.5 has no plugin entry points, and its launcher re-executes its
 registering from the command line is not enough. A one-line ``.pth`` file in site-packages
 (``biomatrix_plugin_hook.pth``, written by ``biomatrix install-hook`` / ``make install``) runs in every
 interpreter of the environment, torchrun workers included. It only installs a post-import hook, a
-meta-path finder that does nothing until ``llamafactory.data.converter`` (or the pretraining processor) is
+meta-path finder that does nothing until ``llamafactory.data.converter`` (or a data processor it patches) is
 imported; interpreters that never import LLaMA-Factory pay for importing this small module and nothing
 else. ``BIOMATRIX_PLUGIN_DISABLE=1`` turns it off.
 """
@@ -38,7 +38,14 @@ def _on_pretrain(module) -> None:
     patch_pretrain_packing(module)
 
 
-_HOOKS: dict[str, Callable] = {_CONVERTER: _on_converter, _PRETRAIN: _on_pretrain}
+def _on_supervised(module) -> None:
+    from .llamafactory_ext import patch_sft_truncation_count
+
+    patch_sft_truncation_count(module)
+
+
+_SUPERVISED = "llamafactory.data.processor.supervised"
+_HOOKS: dict[str, Callable] = {_CONVERTER: _on_converter, _PRETRAIN: _on_pretrain, _SUPERVISED: _on_supervised}
 
 
 class _LoaderProxy(importlib.abc.Loader):
@@ -90,8 +97,10 @@ def install_pth(site_packages: str | Path | None = None) -> Path:
 def doctor(python: str | None = None) -> dict:
     """Check, in a fresh interpreter, that LLaMA-Factory sees the ``biomatrix`` formatting."""
     code = (
-        "import llamafactory.data.converter as c, llamafactory.data.processor.pretrain as p;"
-        "print('biomatrix' in c.DATASET_CONVERTERS, getattr(p.PretrainDatasetProcessor, '_biomatrix_patched', False))"
+        "import llamafactory.data.converter as c, llamafactory.data.processor.pretrain as p,"
+        " llamafactory.data.processor.supervised as s;"
+        "print('biomatrix' in c.DATASET_CONVERTERS, getattr(p.PretrainDatasetProcessor, '_biomatrix_patched', False)"
+        " and getattr(s.SupervisedDatasetProcessor, '_biomatrix_patched', False))"
     )
     pth = Path(sysconfig.get_paths()["purelib"]) / PTH_NAME
     proc = subprocess.run([python or sys.executable, "-c", code], capture_output=True, text=True)
@@ -102,6 +111,6 @@ def doctor(python: str | None = None) -> dict:
         "ok": registered and patched,
         "pth_file": str(pth) if pth.exists() else None,
         "converter_registered": registered,
-        "pretrain_packing_patched": patched,
+        "data_processors_patched": patched,
         "stderr_tail": proc.stderr[-500:] if proc.returncode else "",
     }

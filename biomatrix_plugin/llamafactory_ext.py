@@ -7,12 +7,17 @@
    patched processor keeps that tail as one shorter block; the collator pads it, and because the
    extended tokenizer's pad token is distinct from eos (see :mod:`.extend`), padding is masked while the
    document separators stay in the loss. ``BIOMATRIX_PT_KEEP_REMAINDER=0`` restores stock behaviour.
+3. SFT: 0.9.5 silently truncates examples longer than ``cutoff_len`` (with ``neat_packing`` as without);
+   a cut response teaches the model to stop mid-molecule. The plugin counts truncated examples per map
+   batch and logs them as a warning (truncation itself is unchanged), so nothing is lost unreported.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import Counter
 from itertools import chain
 
 logger = logging.getLogger("biomatrix_plugin")
@@ -88,4 +93,65 @@ def patch_pretrain_packing(pretrain_module) -> None:
         return result
 
     cls.preprocess_dataset = preprocess_dataset
+    cls._biomatrix_patched = True
+
+
+# Per-process totals of the SFT truncation counter (tests and post-mortems read them).
+SFT_TRUNCATION: Counter = Counter()
+
+
+class _State(threading.local):
+    def __init__(self) -> None:
+        self.turns_seen = 0
+        self.cut: str | None = None
+        self.batch: Counter = Counter()
+
+
+_state = _State()
+
+
+def patch_sft_truncation_count(supervised_module) -> None:
+    cls = supervised_module.SupervisedDatasetProcessor
+    if getattr(cls, "_biomatrix_patched", False):
+        return
+    stock_infer = supervised_module.infer_seqlen
+    stock_encode = cls._encode_data_example
+    stock_preprocess = {c: c.preprocess_dataset for c in (cls, supervised_module.PackedSupervisedDatasetProcessor)}
+
+    def infer_seqlen(source_len, target_len, cutoff_len):
+        new_source, new_target = stock_infer(source_len, target_len, cutoff_len)
+        _state.turns_seen += 1
+        if new_target < target_len:
+            _state.cut = "response"
+        elif new_source < source_len and _state.cut is None:
+            _state.cut = "prompt"
+        return new_source, new_target
+
+    def _encode_data_example(self, prompt, response, *args, **kwargs):
+        _state.turns_seen, _state.cut = 0, None
+        result = stock_encode(self, prompt, response, *args, **kwargs)
+        if _state.cut is None and _state.turns_seen < (len(prompt) + len(response)) // 2:
+            _state.cut = "turns"  # the budget ran out before the last turns were even looked at
+        if _state.cut:
+            SFT_TRUNCATION[_state.cut] += 1
+            _state.batch[_state.cut] += 1
+        return result
+
+    def make_preprocess(stock):
+        def preprocess_dataset(self, examples):
+            _state.batch = Counter()
+            out = stock(self, examples)
+            if _state.batch:
+                logger.warning(
+                    "biomatrix: %d of %d SFT examples in this batch exceed cutoff_len=%d and were truncated %s; "
+                    "raise cutoff_len or shorten them", sum(_state.batch.values()), len(examples["_prompt"]),
+                    self.data_args.cutoff_len, dict(_state.batch))
+            return out
+
+        return preprocess_dataset
+
+    supervised_module.infer_seqlen = infer_seqlen
+    cls._encode_data_example = _encode_data_example
+    for c, stock in stock_preprocess.items():
+        c.preprocess_dataset = make_preprocess(stock)
     cls._biomatrix_patched = True

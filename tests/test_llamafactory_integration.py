@@ -110,3 +110,29 @@ def test_document_separators_stay_in_the_loss(extended_tokenizer):
     eos_positions = (batch["input_ids"] == tok.eos_token_id) & (batch["attention_mask"] == 1)
     assert eos_positions.sum() == 2 and (labels[eos_positions] == tok.eos_token_id).all()
     assert (labels[batch["attention_mask"] == 0] == -100).all() and (batch["attention_mask"] == 0).sum() > 0
+
+
+def test_sft_truncation_is_counted(extended_tokenizer):
+    import llamafactory.data.processor.supervised as sup
+    from llamafactory.data.template import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+
+    from biomatrix_plugin.llamafactory_ext import SFT_TRUNCATION
+    from biomatrix_plugin.serialization import wrap_protein
+
+    data_args = DataArguments(template="qwen3_nothink", cutoff_len=64, neat_packing=True)
+    template = get_template_and_fix_tokenizer(extended_tokenizer, data_args)
+    processor = sup.PackedSupervisedDatasetProcessor(template=template, tokenizer=extended_tokenizer,
+                                                     processor=None, data_args=data_args)
+    rows = [("Length of " + wrap_protein("MK" * n) + "?", str(2 * n)) for n in (3, 5, 40)]
+    rows.append(("Short?", wrap_protein("A" * 80)))  # the response itself is cut
+    examples = {
+        "_prompt": [[{"role": "user", "content": q}] for q, _ in rows],
+        "_response": [[{"role": "assistant", "content": a}] for _, a in rows],
+        "_system": [""] * 4, "_tools": [""] * 4, "_images": [None] * 4, "_videos": [None] * 4, "_audios": [None] * 4,
+    }
+    before = SFT_TRUNCATION.copy()
+    out = processor.preprocess_dataset(examples)
+    counted = SFT_TRUNCATION - before
+    assert counted == {"prompt": 1, "response": 1}
+    assert sum(len(x) for x in out["input_ids"]) > 0
