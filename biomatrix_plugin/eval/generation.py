@@ -216,13 +216,9 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     if not path.exists():
         raise GenerationError(f"{path}: file not found")
     prompts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GenerationError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    from .io import iter_json_lines
+
+    for number, obj in iter_json_lines(path.read_text(encoding="utf-8").splitlines(), path, GenerationError):
         if not isinstance(obj, dict):
             raise GenerationError(f"{path}:{number}: expected a JSON object")
         if "messages" in obj:

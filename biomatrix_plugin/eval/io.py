@@ -21,6 +21,17 @@ DEFAULT_FIELDS = ("prediction", "output", "reference", "answer", "value", "smile
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
+def iter_json_lines(lines: list[str], where: Path | str, error: type[Exception] = EvalInputError):
+    """(line number, JSON value) for every non-blank line; a bad line raises ``error`` naming file and line."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{where}:{number}: not valid JSON ({exc.msg})") from exc
+
+
 def read_items(path: str | Path, field: str | None = None) -> list[Any]:
     path = Path(path)
     if not path.exists():
@@ -44,13 +55,7 @@ def read_items(path: str | Path, field: str | None = None) -> list[Any]:
         _check_uniform(items, path)
         return items
     items: list[Any] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    for number, value in iter_json_lines(lines, path):
         if isinstance(value, dict):
             value = _pick_field(value, field, f"{path}:{number}")
         items.append(value)

@@ -8,13 +8,13 @@ prints percent). Metrics that could not run appear as "not computed" with their 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .io import iter_json_lines
 from .registry import EvalInputError
 
 # metrics whose value is a fraction in [0, 1]; the paper prints them ×100 in tables with unit: percent
@@ -55,13 +55,7 @@ def load_results(results_dir: str | Path) -> list[dict[str, Any]]:
     results = []
     for path in sorted(root.rglob("*.json")) + sorted(root.rglob("*.jsonl")):
         lines = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvalInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+        for number, obj in iter_json_lines(lines, path):
             if not isinstance(obj, dict) or "metric" not in obj:
                 raise EvalInputError(f"{path}:{number}: not a metric result (no 'metric' field)")
             obj["_file"] = str(path.relative_to(root))
