@@ -16,9 +16,7 @@ random protein sequences with UniRef50-like lengths, synthetic prose. Finishes i
 from __future__ import annotations
 
 import json
-import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile

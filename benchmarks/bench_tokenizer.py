@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
 
 
 def _rate(fn, items, repeat: int = 3) -> float:

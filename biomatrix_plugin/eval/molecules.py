@@ -356,7 +356,7 @@ def inchi_match(predictions: list, references: list, notation: str = "auto") -> 
 
 def fingerprint(mol, kind: str):
     from rdkit import Chem
-    from rdkit.Chem import MACCSkeys, rdFingerprintGenerator
+    from rdkit.Chem import MACCSkeys
 
     if kind == "morgan":
         return _morgan_count_gen().GetSparseCountFingerprint(mol)

@@ -14,7 +14,7 @@ an injected :class:`StructurePredictor` / :class:`SequenceScorer` (``set_structu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tokens import RESIDUE_LETTERS, STANDARD_RESIDUES
+from ..tokens import RESIDUE_LETTERS
 from .structure_io import BACKBONE_ATOMS, StructureFileError, read_first_model
 
 DEFAULT_BREAK_DISTANCE = 2.0  # Å; a peptide C–N bond is 1.33 Å

@@ -8,7 +8,7 @@ import pytest
 from biomatrix_plugin.cli import main as biomatrix_main
 from biomatrix_plugin.protein3d.backbone import extract_chains
 from biomatrix_plugin.protein3d.gcp_vqvae import GCPVQVAEUnavailable, prepare_input
-from biomatrix_plugin.protein3d.geometry import BOND_C_O, carbonyl_oxygens
+from biomatrix_plugin.protein3d.geometry import BOND_C_O
 from biomatrix_plugin.protein3d.structure_io import write_backbone
 from biomatrix_plugin.protein3d.tokenizer import (
     EncodeRequest,
