@@ -261,8 +261,10 @@ def _parse_payload(modality: str, payload: str) -> object:
     if modality == "smiles":
         return validate_smiles(payload)
     if modality == "selfies":
-        symbols = split_selfies(payload)
-        return "".join(symbols)
+        unknown = sorted({s for s in split_selfies(payload) if s != FRAGMENT_SEPARATOR} - _default_selfies_symbols())
+        if unknown:
+            raise SerializationError(f"SELFIES segment {_short(payload)}: unknown tokens {', '.join(unknown[:10])}")
+        return payload
     if modality == "protein":
         residues = _RESIDUE_TOKEN.findall(payload)
         if "".join(residue_token(r) for r in residues) != payload or not residues:
