@@ -93,7 +93,8 @@ def _unwrap(args) -> int:
 def _install_hook(args) -> int:
     from .hook import install_pth
 
-    print(install_pth())
+    path = install_pth(remove=args.remove)
+    print(f"removed {path}" if args.remove else path)
     return 0
 
 
@@ -147,6 +148,7 @@ def register(subparsers) -> None:
     u.set_defaults(func=_unwrap)
 
     h = subparsers.add_parser("install-hook", help="install the .pth hook that registers the plugin with LLaMA-Factory")
+    h.add_argument("--remove", action="store_true", help="delete the hook (pip uninstall does not)")
     h.set_defaults(func=_install_hook)
     d = subparsers.add_parser("doctor", help="check the LLaMA-Factory registration in a fresh interpreter")
     d.set_defaults(func=_doctor)

@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Callable
 
 PTH_NAME = "biomatrix_plugin_hook.pth"
-PTH_LINE = "import biomatrix_plugin.hook as _b; _b.activate()\n"
+# A .pth line runs at every interpreter start of the environment, so it must never fail: if the package
+# is gone (uninstalled, or an editable install whose checkout was deleted) it does nothing.
+PTH_LINE = (
+    "import importlib.util as _u; _s = _u.find_spec('biomatrix_plugin'); "
+    "_s and __import__('biomatrix_plugin.hook', fromlist=['activate']).activate(); del _u, _s\n"
+)
 
 _CONVERTER = "llamafactory.data.converter"
 _PRETRAIN = "llamafactory.data.processor.pretrain"
@@ -88,9 +93,12 @@ def activate() -> None:
             hook(sys.modules[name])
 
 
-def install_pth(site_packages: str | Path | None = None) -> Path:
+def install_pth(site_packages: str | Path | None = None, remove: bool = False) -> Path:
     target = Path(site_packages or sysconfig.get_paths()["purelib"]) / PTH_NAME
-    target.write_text(PTH_LINE)
+    if remove:
+        target.unlink(missing_ok=True)
+    else:
+        target.write_text(PTH_LINE)
     return target
 
 

@@ -136,3 +136,17 @@ def test_sft_truncation_is_counted(extended_tokenizer):
     counted = SFT_TRUNCATION - before
     assert counted == {"prompt": 1, "response": 1}
     assert sum(len(x) for x in out["input_ids"]) > 0
+
+
+def test_pth_line_is_harmless_when_the_package_is_gone(tmp_path):
+    from biomatrix_plugin.hook import PTH_LINE, install_pth
+
+    site = tmp_path / "site"
+    site.mkdir()
+    assert install_pth(site).read_text() == PTH_LINE
+    # a bare interpreter (-S: no site-packages, so biomatrix_plugin is not importable) processing the line
+    code = f"import site; site.addsitedir({str(site)!r}); import sys; print('biomatrix_plugin' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "False" and proc.stderr == ""
+    install_pth(site, remove=True)
+    assert not (site / "biomatrix_plugin_hook.pth").exists()
