@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from .complexes import build_protein_complex, build_protein_ligand_complex
 from .interactions import build_binding_affinity, build_protein_pair
 from .molecules import build_conformer, build_molecule, build_molecule_text_pair
 from .proteins import build_fasta_sequence, build_protein_structure, build_uniprot_entry
@@ -46,4 +47,9 @@ BUILDERS: dict[str, BuilderSpec] = {
                                     "molecule–protein pair with Ki/Kd/IC50/EC50 (BindingDB-style)"),
     "protein_pair": BuilderSpec(build_protein_pair, ("tsv", "csv", "jsonl", "parquet"), "cross-entity",
                                 "protein–protein pair with label or affinity"),
+    "protein_ligand_complex": BuilderSpec(build_protein_ligand_complex, ("types", "csv", "tsv", "jsonl", "parquet"),
+                                          "cross-entity",
+                                          "receptor PDB + ligand SDF pose (CrossDocked2020): protein 1D/3D, ligand 1D/3D views"),
+    "protein_complex": BuilderSpec(build_protein_complex, ("structure", "csv", "tsv", "jsonl", "parquet"), "cross-entity",
+                                   "two-chain PDB/mmCIF (PPIRef): both chains' 1D/3D views + interaction statement"),
 }

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-FORMATS = ("sdf", "csv", "tsv", "jsonl", "fasta", "uniprot_dat", "parquet")
+FORMATS = ("sdf", "csv", "tsv", "jsonl", "fasta", "uniprot_dat", "parquet", "types", "structure")
 
 
 class RecordRejected(ValueError):
@@ -123,6 +123,15 @@ def _parquet_rows(path: str, batch_size: int = 1024) -> Iterator[dict]:
         yield from batch.to_pylist()
 
 
+def _types_lines(path: str) -> Iterator[str]:
+    """gnina/CrossDocked ``.types`` index lines; blank lines and whole-line ``#`` comments are not records."""
+    with _open_text(path) as fh:
+        for line in fh:
+            stripped = line.strip()
+            if stripped and not stripped.startswith("#"):
+                yield line
+
+
 def iter_raw(path: str, fmt: str) -> Iterator[str | dict]:
     if fmt == "sdf":
         return _blocks(path, "$$$$")
@@ -138,6 +147,10 @@ def iter_raw(path: str, fmt: str) -> Iterator[str | dict]:
         return _jsonl_lines(path)
     if fmt == "parquet":
         return _parquet_rows(path)
+    if fmt == "types":
+        return _types_lines(path)
+    if fmt == "structure":  # one structure file (PDB/mmCIF, e.g. a PPIRef pair) is one record
+        return iter([path])
     raise ValueError(f"unknown input format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -236,4 +249,10 @@ def parse_record(raw: Any, fmt: str, options: dict | None = None) -> dict:
         from .uniprot import parse_uniprot_entry
 
         return parse_uniprot_entry(raw)
+    if fmt == "types":
+        from .complexes import parse_types_line
+
+        return parse_types_line(raw)
+    if fmt == "structure":
+        return {"path": os.path.abspath(raw)}
     raise ValueError(f"unknown input format {fmt!r}")

@@ -168,13 +168,16 @@ def validate_card(data: Any, path: str) -> list[str]:
             if not isinstance(params, dict):
                 errors.append(f"{path}: builder.params must be a mapping")
             else:
-                for key in ("views", "fields", "annotations", "molecule_views"):
+                for key in ("views", "fields", "annotations", "molecule_views", "ligand_views"):
                     if key in params:
                         _check_probabilities(f"{path}: builder.params.{key}", params[key], errors)
                 if "require" in params and not isinstance(params["require"], list):
                     errors.append(f"{path}: builder.params.require must be a list of field names")
                 if builder["name"] == "interleaved" and "entity_table" in params and not isinstance(params["entity_table"], str):
                     errors.append(f"{path}: builder.params.entity_table must be a path")
+                for key in ("structure_root", "structure_codes", "structure_table"):
+                    if key in params and not isinstance(params[key], str):
+                        errors.append(f"{path}: builder.params.{key} must be a path")
             for k in sorted(set(builder) - {"name", "params"}):
                 errors.append(f"{path}: unknown key builder.{k!r}")
     out = data.get("output")

@@ -152,7 +152,10 @@ def test_conformer_builder_emits_the_molstructok_view():
     flat = lambda smi: Chem.MolToSmiles(Chem.MolFromSmiles(smi), isomericSmiles=False)
     for (where, inst), mol in zip(accepted, supplier):
         u = unwrap(inst[0]["text"])
-        assert not u.errors, (where, u.errors)
+        # "open" vocabulary (the default): SELFIES symbols the committed vocabulary lacks are expected
+        # here (this build is what creates the vocabulary); unwrap flags them, anything else is a bug
+        structural = [e for e in u.errors if "unknown tokens" not in (e.error or "")]
+        assert not structural, (where, structural)
         (struct,) = u.values("mol3d")
         symbols = "".join(s for s, _ in parse_joint_tokens(struct))
         # the joint tokens spell the (explicit-hydrogen) SELFIES of the record's molecule
