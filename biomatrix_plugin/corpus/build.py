@@ -305,7 +305,8 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
     return BuildPlan(card, files, checksums, code, fingerprint, tasks)
 
 
-PATH_PARAMS = ("entity_table", "structure_table", "structure_root", "structure_codes")  # builder params naming
+PATH_PARAMS = ("entity_table", "structure_table", "structure_root", "structure_codes", "chemical_table",
+               "sequence_table")  # builder params naming
 # files or folders, resolved like input.path
 
 

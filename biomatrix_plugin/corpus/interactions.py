@@ -3,8 +3,11 @@ protein–protein pairs, verbalized with units and sensible precision."""
 
 from __future__ import annotations
 
+import math
+import os
 import random
 import re
+from functools import lru_cache
 from typing import Any, Mapping
 
 from .compose import Component, compose, format_concentration_nm, format_sig, sample_views
@@ -37,6 +40,95 @@ def _column(record: Mapping[str, Any], params: Mapping[str, Any], key: str) -> s
             return None
     value = str(value).strip()
     return value or None
+
+
+# ---------------------------------------------------------------- identifier tables (STITCH-style links)
+
+CHEMICAL_SMILES_COLUMNS = ("SMILES_string", "SMILES", "smiles")  # STITCH chemicals.v5.0.tsv: SMILES_string
+
+
+@lru_cache(maxsize=2)
+def load_chemical_table(path: str, id_column: str = "chemical", smiles_column: str | None = None) -> dict[str, str]:
+    """chemical id -> SMILES from a TSV such as STITCH's ``chemicals.v5.0.tsv(.gz)`` (columns chemical, name,
+    molecular_weight, SMILES_string); held in memory per worker, so use the per-organism link files and
+    this table, not all of STITCH, on small machines."""
+    from .records import _csv_rows
+
+    table: dict[str, str] = {}
+    for i, row in enumerate(_csv_rows(path, "\t")):
+        if i == 0:
+            names = [c for c in ((smiles_column,) if smiles_column else CHEMICAL_SMILES_COLUMNS) if c in row]
+            if id_column not in row or not names:
+                raise ValueError(f"{path}: needs columns {id_column!r} and one of "
+                                 f"{smiles_column or CHEMICAL_SMILES_COLUMNS} (header: {', '.join(k for k in row if k)})")
+            smiles_key = names[0]
+        ident, smiles = (row.get(id_column) or "").strip(), (row.get(smiles_key) or "").strip()
+        if ident and smiles:
+            table[ident] = smiles
+    return table
+
+
+@lru_cache(maxsize=2)
+def load_sequence_table(path: str) -> dict[str, str]:
+    """FASTA id (first word of the header, e.g. STRING's ``9606.ENSP00000269305``) -> sequence."""
+    from .records import _fasta_entries, parse_fasta_entry
+
+    table: dict[str, str] = {}
+    for entry in _fasta_entries(path):
+        fields = parse_fasta_entry(entry)
+        table[fields["id"]] = fields["sequence"]
+    return table
+
+
+def _lookup_id(record: Mapping[str, Any], params: Mapping[str, Any], key: str) -> str | None:
+    """SMILES or sequence through an identifier table when the row holds an id instead (STITCH links)."""
+    table_param, id_key, default_column = (("chemical_table", "chemical_id", "chemical") if key == "smiles"
+                                           else ("sequence_table", "protein_id", "protein"))
+    if not params.get(table_param):
+        return None
+    column = params.get("columns", {}).get(id_key, default_column)
+    ident = str(record.get(column) or "").strip()
+    if not ident:
+        raise RecordRejected(f"no {id_key} (column {column!r})")
+    table = (load_chemical_table(params[table_param], params.get("chemical_id_column", "chemical"),
+                                 params.get("chemical_smiles_column"))
+             if key == "smiles" else load_sequence_table(params[table_param]))
+    value = table.get(ident)
+    if value is None:
+        raise RecordRejected(f"{id_key} {ident!r} is not in {table_param} {os.path.basename(params[table_param])}")
+    return value
+
+
+# ---------------------------------------------------------------- generic measures (jglaser, STITCH)
+
+MEASURE_KINDS = ("nM", "uM", "p_molar", "score")
+
+
+def verbalize_measure(raw: Any, spec: Mapping[str, Any]) -> str:
+    """One value of a card-declared measure: ``kind`` nM / uM (concentrations, qualifiers allowed),
+    p_molar (-log10 of a molar affinity, shown as a concentration too) or score (a number times ``scale``
+    with an optional ``unit``); values below ``min`` are rejected."""
+    name = spec.get("name") or spec["column"]
+    kind = spec.get("kind", "nM")
+    text = str(raw).strip()
+    if kind in ("nM", "uM"):
+        qualifier, value = parse_affinity(text, name)
+        value_nm = value * (1000.0 if kind == "uM" else 1.0)
+        if spec.get("min") is not None and value_nm < float(spec["min"]):
+            raise RecordRejected(f"{name} {text} is below min={spec['min']}")
+        return verbalize_affinity(name, qualifier, value_nm)
+    try:
+        value = float(text)
+    except ValueError:
+        raise RecordRejected(f"{name} value {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise RecordRejected(f"{name} value {text!r} is not finite")
+    if spec.get("min") is not None and value < float(spec["min"]):
+        raise RecordRejected(f"{name} {text} is below min={spec['min']}")
+    if kind == "p_molar":
+        return f"{name} = {format_concentration_nm(10 ** (9.0 - value))} (-log10 M = {format_sig(value)})"
+    value *= float(spec.get("scale", 1.0))
+    return f"{name} = {format_sig(value)} {spec.get('unit', '')}".rstrip()
 
 
 def parse_affinity(raw: str, measure: str) -> tuple[str, float]:
@@ -79,30 +171,42 @@ def _ligand_component(smiles: str, rng: random.Random, params: Mapping[str, Any]
 def build_binding_affinity(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
     """BindingDB-style row -> ligand, target and every measured affinity of the row.
 
-    params: ``columns`` {smiles, target_name, sequence, Ki, IC50, Kd, EC50: column name},
-    ``views`` {smiles, selfies: probability}, ``max_protein_length`` (default 2000), ``shuffle``."""
+    params: ``columns`` {smiles, target_name, sequence, Ki, IC50, Kd, EC50, chemical_id, protein_id: column
+    name}, ``views`` {smiles, selfies: probability}, ``max_protein_length`` (default 2000), ``shuffle``;
+    ``measures`` [{column, name, kind: nM|uM|p_molar|score, scale, unit, min}] replaces the BindingDB
+    measure columns (jglaser: ``neg_log10_affinity_M``; STITCH: ``combined_score``);
+    ``statement_label`` (default "Binding affinity"); ``chemical_table`` / ``sequence_table``: id -> SMILES
+    TSV and id -> sequence FASTA for rows that hold identifiers (STITCH ``chemical`` / ``protein``)."""
     from .proteins import wrapped_sequence
 
-    smiles = _column(record, params, "smiles")
-    sequence = _column(record, params, "sequence")
+    smiles = _column(record, params, "smiles") or _lookup_id(record, params, "smiles")
+    sequence = _column(record, params, "sequence") or _lookup_id(record, params, "sequence")
     if smiles is None:
         raise RecordRejected("no ligand SMILES")
     if sequence is None:
         raise RecordRejected("no target sequence")
     measurements = []
-    for measure in MEASURES:
-        raw = _column(record, params, measure)
-        if raw is not None:
-            measurements.append(verbalize_affinity(measure, *parse_affinity(raw, measure)))
-    if not measurements:
-        raise RecordRejected(f"no affinity value in any of {', '.join(MEASURES)}")
+    if params.get("measures"):
+        for spec in params["measures"]:
+            raw = record.get(spec["column"])
+            if raw is not None and str(raw).strip() != "":
+                measurements.append(verbalize_measure(raw, spec))
+        if not measurements:
+            raise RecordRejected(f"no value in any of {', '.join(repr(m['column']) for m in params['measures'])}")
+    else:
+        for measure in MEASURES:
+            raw = _column(record, params, measure)
+            if raw is not None:
+                measurements.append(verbalize_affinity(measure, *parse_affinity(raw, measure)))
+        if not measurements:
+            raise RecordRejected(f"no affinity value in any of {', '.join(MEASURES)}")
     target_name = _column(record, params, "target_name")
     protein = wrapped_sequence(sequence, target_name or "target", int(params.get("max_protein_length", 2000)))
     target_text = f"Target: {target_name} {protein}" if target_name else f"Target: {protein}"
     components = [_ligand_component(smiles, rng, params), Component("target", target_text)]
     body = compose(rng, components, shuffle=bool(params.get("shuffle", True)))
     rng.shuffle(measurements)
-    return [{"text": f"{body}\nBinding affinity: {'; '.join(measurements)}."}]
+    return [{"text": f"{body}\n{params.get('statement_label', 'Binding affinity')}: {'; '.join(measurements)}."}]
 
 
 _TRUE = {"1", "true", "yes", "y", "positive", "interact", "interacting"}

@@ -112,6 +112,25 @@ def _check_probabilities(where: str, mapping: Any, errors: list[str]) -> None:
             errors.append(f"{where}.{k}: probability must be a number in [0, 1], got {v!r}")
 
 
+def _check_measures(where: str, measures: Any, errors: list[str]) -> None:
+    from .interactions import MEASURE_KINDS
+
+    if not isinstance(measures, list) or not measures:
+        errors.append(f"{where}: expected a non-empty list of {{column, name, kind, ...}}")
+        return
+    for i, m in enumerate(measures):
+        if not isinstance(m, dict) or not isinstance(m.get("column"), str):
+            errors.append(f"{where}[{i}]: needs a 'column' (the input column holding the value)")
+            continue
+        for k in sorted(set(m) - {"column", "name", "kind", "scale", "unit", "min"}):
+            errors.append(f"{where}[{i}]: unknown key {k!r} (allowed: column, name, kind, scale, unit, min)")
+        if m.get("kind", "nM") not in MEASURE_KINDS:
+            errors.append(f"{where}[{i}].kind {m.get('kind')!r} must be one of {', '.join(MEASURE_KINDS)}")
+        for k in ("scale", "min"):
+            if k in m and (isinstance(m[k], bool) or not isinstance(m[k], (int, float))):
+                errors.append(f"{where}[{i}].{k} must be a number")
+
+
 def validate_card(data: Any, path: str) -> list[str]:
     """All problems of one card (empty list = valid)."""
     from .builders import BUILDERS
@@ -175,9 +194,11 @@ def validate_card(data: Any, path: str) -> list[str]:
                     errors.append(f"{path}: builder.params.require must be a list of field names")
                 if builder["name"] == "interleaved" and "entity_table" in params and not isinstance(params["entity_table"], str):
                     errors.append(f"{path}: builder.params.entity_table must be a path")
-                for key in ("structure_root", "structure_codes", "structure_table"):
+                for key in ("structure_root", "structure_codes", "structure_table", "chemical_table", "sequence_table"):
                     if key in params and not isinstance(params[key], str):
                         errors.append(f"{path}: builder.params.{key} must be a path")
+                if "measures" in params:
+                    _check_measures(f"{path}: builder.params.measures", params["measures"], errors)
             for k in sorted(set(builder) - {"name", "params"}):
                 errors.append(f"{path}: unknown key builder.{k!r}")
     out = data.get("output")
