@@ -75,10 +75,14 @@ def patch_pretrain_packing(pretrain_module) -> None:
     if getattr(cls, "_biomatrix_patched", False):
         return
     _check_version()
+    # Decided here, not per call: datasets fingerprints the map function, so a switch read at run time
+    # would silently reuse caches built under the other setting.
+    if os.environ.get("BIOMATRIX_PT_KEEP_REMAINDER") == "0":
+        return
     stock = cls.preprocess_dataset
 
     def preprocess_dataset(self, examples):
-        if not self.data_args.packing or os.environ.get("BIOMATRIX_PT_KEEP_REMAINDER") == "0":
+        if not self.data_args.packing:
             return stock(self, examples)
         eos = "<|end_of_text|>" if self.data_args.template == "llama3" else self.tokenizer.eos_token
         texts = [messages[0]["content"] + eos for messages in examples["_prompt"]]
@@ -93,21 +97,35 @@ def patch_pretrain_packing(pretrain_module) -> None:
         return result
 
     cls.preprocess_dataset = preprocess_dataset
+    cls._biomatrix_stock_preprocess = stock
     cls._biomatrix_patched = True
 
 
-# Per-process totals of the SFT truncation counter (tests and post-mortems read them).
-SFT_TRUNCATION: Counter = Counter()
-
-
-class _State(threading.local):
+class _SftState(threading.local):
     def __init__(self) -> None:
         self.turns_seen = 0
         self.cut: str | None = None
         self.batch: Counter = Counter()
+        self.totals: Counter = Counter()
+
+    def __reduce__(self):
+        # Pickled (only ever for hashing) as "a fresh state": the fingerprint then depends on code, not counts.
+        return (_SftState, ())
 
 
-_state = _State()
+_SFT_STATE = _SftState()
+
+
+def _sft_state() -> _SftState:
+    """datasets fingerprints map functions by pickling them with everything they reach; a plain
+    thread-local is unpicklable, which forces a random hash and defeats the preprocessing cache (every
+    rank would redo the work). ``_SftState.__reduce__`` keeps the pickle small and independent of counts."""
+    return _SFT_STATE
+
+
+def sft_truncation_totals() -> Counter:
+    """Examples truncated in this process so far, by kind (prompt / response / turns)."""
+    return Counter(_SFT_STATE.totals)
 
 
 def patch_sft_truncation_count(supervised_module) -> None:
@@ -120,32 +138,35 @@ def patch_sft_truncation_count(supervised_module) -> None:
 
     def infer_seqlen(source_len, target_len, cutoff_len):
         new_source, new_target = stock_infer(source_len, target_len, cutoff_len)
-        _state.turns_seen += 1
+        state = _sft_state()
+        state.turns_seen += 1
         if new_target < target_len:
-            _state.cut = "response"
-        elif new_source < source_len and _state.cut is None:
-            _state.cut = "prompt"
+            state.cut = "response"
+        elif new_source < source_len and state.cut is None:
+            state.cut = "prompt"
         return new_source, new_target
 
     def _encode_data_example(self, prompt, response, *args, **kwargs):
-        _state.turns_seen, _state.cut = 0, None
+        state = _sft_state()
+        state.turns_seen, state.cut = 0, None
         result = stock_encode(self, prompt, response, *args, **kwargs)
-        if _state.cut is None and _state.turns_seen < (len(prompt) + len(response)) // 2:
-            _state.cut = "turns"  # the budget ran out before the last turns were even looked at
-        if _state.cut:
-            SFT_TRUNCATION[_state.cut] += 1
-            _state.batch[_state.cut] += 1
+        if state.cut is None and state.turns_seen < (len(prompt) + len(response)) // 2:
+            state.cut = "turns"  # the budget ran out before the last turns were even looked at
+        if state.cut:
+            state.totals[state.cut] += 1
+            state.batch[state.cut] += 1
         return result
 
     def make_preprocess(stock):
         def preprocess_dataset(self, examples):
-            _state.batch = Counter()
+            state = _sft_state()
+            state.batch = Counter()
             out = stock(self, examples)
-            if _state.batch:
+            if state.batch:
                 logger.warning(
                     "biomatrix: %d of %d SFT examples in this batch exceed cutoff_len=%d and were truncated %s; "
-                    "raise cutoff_len or shorten them", sum(_state.batch.values()), len(examples["_prompt"]),
-                    self.data_args.cutoff_len, dict(_state.batch))
+                    "raise cutoff_len or shorten them", sum(state.batch.values()), len(examples["_prompt"]),
+                    self.data_args.cutoff_len, dict(state.batch))
             return out
 
         return preprocess_dataset

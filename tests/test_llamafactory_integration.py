@@ -77,7 +77,7 @@ def _pt_processor(tokenizer, cutoff_len):
     return pre.PretrainDatasetProcessor(template=None, tokenizer=tokenizer, processor=None, data_args=data_args)
 
 
-def test_pt_packing_keeps_every_token(extended_tokenizer, tmp_path, monkeypatch):
+def test_pt_packing_keeps_every_token(extended_tokenizer, tmp_path):
     from biomatrix_plugin.demo_data import build_demo_data
 
     build_demo_data(tmp_path, n_molecules=200)
@@ -91,8 +91,7 @@ def test_pt_packing_keeps_every_token(extended_tokenizer, tmp_path, monkeypatch)
     block = processor.data_args.cutoff_len  # DataArguments reserves one token when packing
     assert all(len(b) == block for b in patched["input_ids"][:-1])
 
-    monkeypatch.setenv("BIOMATRIX_PT_KEEP_REMAINDER", "0")
-    stock = processor.preprocess_dataset(examples)
+    stock = type(processor)._biomatrix_stock_preprocess(processor, examples)
     dropped = len(expected) - sum(len(b) for b in stock["input_ids"])
     assert dropped == len(expected) % block and dropped > 0  # what 0.9.5 loses per map batch
 
@@ -117,7 +116,7 @@ def test_sft_truncation_is_counted(extended_tokenizer):
     from llamafactory.data.template import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments
 
-    from biomatrix_plugin.llamafactory_ext import SFT_TRUNCATION
+    from biomatrix_plugin.llamafactory_ext import sft_truncation_totals
     from biomatrix_plugin.serialization import wrap_protein
 
     data_args = DataArguments(template="qwen3_nothink", cutoff_len=64, neat_packing=True)
@@ -131,9 +130,9 @@ def test_sft_truncation_is_counted(extended_tokenizer):
         "_response": [[{"role": "assistant", "content": a}] for _, a in rows],
         "_system": [""] * 4, "_tools": [""] * 4, "_images": [None] * 4, "_videos": [None] * 4, "_audios": [None] * 4,
     }
-    before = SFT_TRUNCATION.copy()
+    before = sft_truncation_totals()
     out = processor.preprocess_dataset(examples)
-    counted = SFT_TRUNCATION - before
+    counted = sft_truncation_totals() - before
     assert counted == {"prompt": 1, "response": 1}
     assert sum(len(x) for x in out["input_ids"]) > 0
 
@@ -150,3 +149,26 @@ def test_pth_line_is_harmless_when_the_package_is_gone(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == "False" and proc.stderr == ""
     install_pth(site, remove=True)
     assert not (site / "biomatrix_plugin_hook.pth").exists()
+
+
+def test_patched_processors_keep_datasets_cache_fingerprints(extended_tokenizer):
+    """datasets fingerprints map functions; an unhashable patch would force a random hash, so every rank
+    would redo preprocessing and no rerun would hit the cache."""
+    import llamafactory.data.processor.pretrain as pre
+    import llamafactory.data.processor.supervised as sup
+    from datasets.fingerprint import Hasher
+    from llamafactory.data.template import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+
+    sft_args = DataArguments(template="qwen3_nothink", cutoff_len=64, neat_packing=True)
+    template = get_template_and_fix_tokenizer(extended_tokenizer, sft_args)
+    for make in (
+        lambda: sup.PackedSupervisedDatasetProcessor(template=template, tokenizer=extended_tokenizer,
+                                                     processor=None, data_args=sft_args),
+        lambda: sup.SupervisedDatasetProcessor(template=template, tokenizer=extended_tokenizer,
+                                               processor=None, data_args=sft_args),
+        lambda: _pt_processor(extended_tokenizer, cutoff_len=128),
+    ):
+        first, second = make(), make()
+        assert Hasher.hash(first.preprocess_dataset) == Hasher.hash(second.preprocess_dataset)
+    assert pre.PretrainDatasetProcessor._biomatrix_patched and sup.SupervisedDatasetProcessor._biomatrix_patched
