@@ -3,6 +3,7 @@
 Layout under ``--out DIR`` for a card named ``NAME`` with N shards::
 
     DIR/NAME/part-00000-of-0000N.jsonl    training data only (LLaMA-Factory loads the whole folder)
+                                          (.parquet with --format parquet, see below)
     DIR/_build/NAME/rejects-00000.jsonl   one JSON line per rejected record: source, position, reason
     DIR/_build/NAME/state-00000.json      checkpoint of a shard (records consumed, bytes written)
     DIR/_build/NAME/manifest.json         counts per shard, input checksums, seed, code version
@@ -13,6 +14,12 @@ With at least N input files, shard ``k`` builds files ``k, k+N, ...`` (sorted or
 workers or on the engine (process pool or Ray). A shard checkpoints every ``checkpoint_every`` records;
 after a kill it truncates its files to the last checkpoint and continues, which gives byte-identical
 output because everything before the checkpoint is deterministic.
+
+With ``output_format="parquet"`` a shard still writes (and checkpoints, and truncates on resume) its JSONL,
+but into ``DIR/_build/NAME/``; once the shard is complete it is converted in fixed-size row groups with
+fixed writer settings into ``DIR/NAME/part-....parquet`` (atomic rename), the state records the
+conversion, and the staging JSONL is deleted. A kill during conversion leaves the JSONL and an unconverted
+state, so the rerun converts again and the parquet bytes are identical.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import Any, Callable
 from .records import RecordRejected, file_sha256, iter_records, parse_record, resolve_inputs
 
 STATE_VERSION = 1
+OUTPUT_FORMATS = ("jsonl", "parquet")
+PARQUET_ROWS_PER_GROUP = 4096  # fixed, so the same instances always give the same file
 
 
 class BuildInterrupted(RuntimeError):
@@ -53,6 +62,7 @@ class ShardTask:
     checkpoint_every: int = 1000
     stop_after: int | None = None  # test hook: raise BuildInterrupted after this many records
     shard_by: str = "record"  # "file": shard k reads files k, k+N, ...; "record": every file, records g % N == k
+    output_format: str = "jsonl"  # "jsonl" or "parquet" (built as JSONL, converted when the shard is complete)
 
     def owned_records(self):
         """The raw records of this shard, in a fixed order."""
@@ -67,7 +77,15 @@ class ShardTask:
         return self.card["name"]
 
     def data_path(self) -> Path:
-        return Path(self.out_dir) / self.name / f"part-{self.shard:05d}-of-{self.n_shards:05d}.jsonl"
+        """Where the shard writes (and resumes) its JSON lines: the output itself for JSONL builds, a
+        staging file under _build/ for parquet builds (the dataset folder must hold one file type)."""
+        stem = f"part-{self.shard:05d}-of-{self.n_shards:05d}"
+        if self.output_format == "parquet":
+            return self.meta_dir() / f"{stem}.jsonl"
+        return Path(self.out_dir) / self.name / f"{stem}.jsonl"
+
+    def output_path(self) -> Path:
+        return Path(self.out_dir) / self.name / f"part-{self.shard:05d}-of-{self.n_shards:05d}.{self.output_format}"
 
     def meta_dir(self) -> Path:
         return Path(self.out_dir) / "_build" / self.name
@@ -121,13 +139,15 @@ def input_checksums(files: list[str], cache_path: Path | None = None) -> list[di
     return out
 
 
-def build_fingerprint(card: dict, checksums: list[dict], n_shards: int, code: dict) -> str:
+def build_fingerprint(card: dict, checksums: list[dict], n_shards: int, code: dict, output_format: str = "jsonl") -> str:
     payload = {
         "card": card,
         "inputs": [(os.path.basename(c["path"]), c["sha256"]) for c in checksums],
         "n_shards": n_shards,
         "code": code["builder_code_sha256"],
     }
+    if output_format != "jsonl":  # JSONL builds keep the fingerprints they had before parquet existed
+        payload["output_format"] = output_format
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -158,6 +178,7 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
     meta = task.meta_dir()
     meta.mkdir(parents=True, exist_ok=True)
     task.data_path().parent.mkdir(parents=True, exist_ok=True)
+    task.output_path().parent.mkdir(parents=True, exist_ok=True)
     state = {"version": STATE_VERSION, "fingerprint": task.fingerprint, "consumed": 0, "data_bytes": 0,
              "rejects_bytes": 0, "written": 0, "rejected": 0, "records": 0, "done": False}
     if task.state_path().exists():
@@ -168,6 +189,8 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
                 "settings (card, inputs, shard count or code); use a fresh --out or pass --force")
         state = old
     if state["done"]:
+        if task.output_format == "parquet" and not state.get("converted"):
+            _convert_to_parquet(task, state)  # killed between finishing and converting
         return _summary(task, state)
 
     builder = BUILDERS[task.card["builder"]["name"]].function
@@ -239,18 +262,47 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
         rej_fh.close()
     if progress is not None and since_report:
         progress(since_report)
+    if task.output_format == "parquet":
+        _convert_to_parquet(task, state)
     return _summary(task, state)
 
 
+def _convert_to_parquet(task: ShardTask, state: dict) -> None:
+    """The complete staging JSONL -> ``part-....parquet`` (column ``text``), streamed in fixed row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = task.output_path()
+    tmp = out.with_name(out.name + ".tmp")
+    schema = pa.schema([("text", pa.string())])
+    with pq.ParquetWriter(str(tmp), schema, compression="zstd", use_dictionary=False) as writer:
+        batch: list[str] = []
+        with open(task.data_path(), encoding="utf-8") as fh:
+            for line in fh:
+                batch.append(json.loads(line)["text"])
+                if len(batch) == PARQUET_ROWS_PER_GROUP:
+                    writer.write_table(pa.table({"text": batch}, schema=schema))
+                    batch = []
+        if batch:
+            writer.write_table(pa.table({"text": batch}, schema=schema))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, out)
+    state["converted"] = True
+    _atomic_write(task.state_path(), json.dumps(state, indent=1))
+    task.data_path().unlink()  # the parquet file is the output now; the state says so
+
+
 def _summary(task: ShardTask, state: dict) -> dict:
+    out = task.output_path()
     return {
         "shard": task.shard,
-        "file": task.data_path().name,
+        "file": out.name,
         "records": state["records"],
         "written": state["written"],
         "rejected": state["rejected"],
-        "bytes": state["data_bytes"],
-        "sha256": file_sha256(str(task.data_path())),
+        "bytes": out.stat().st_size,
+        "sha256": file_sha256(str(out)),
         "rejects_file": task.rejects_path().name,
     }
 
@@ -273,7 +325,10 @@ class BuildPlan:
 
 
 def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards: int,
-               checkpoint_every: int = 1000, force: bool = False, stop_after: int | None = None) -> BuildPlan:
+               checkpoint_every: int = 1000, force: bool = False, stop_after: int | None = None,
+               output_format: str = "jsonl") -> BuildPlan:
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format {output_format!r} must be one of {', '.join(OUTPUT_FORMATS)}")
     out_dir = Path(out_dir)
     root = data_root if data_root is not None else os.environ.get("BIOMATRIX_DATA_ROOT", os.path.dirname(card.path))
     files = resolve_inputs(card.input_path, root)
@@ -284,7 +339,7 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
     meta = out_dir / "_build" / card.name
     checksums = input_checksums(files, meta / "inputs.json")
     code = code_version()
-    fingerprint = build_fingerprint(card.data, checksums, n_shards, code)
+    fingerprint = build_fingerprint(card.data, checksums, n_shards, code, output_format)
     if force and meta.exists():
         import shutil
 
@@ -293,15 +348,15 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
         checksums = input_checksums(files, meta / "inputs.json")
     elif (out_dir / card.name).exists():
         stale = [p for p in (out_dir / card.name).iterdir()
-                 if not p.name.endswith(f"-of-{n_shards:05d}.jsonl")]
+                 if not p.name.endswith((f"-of-{n_shards:05d}.{output_format}", f"-of-{n_shards:05d}.{output_format}.tmp"))]
         if stale:
-            raise BuildConfigError(f"{out_dir / card.name} holds files of a build with another shard count "
-                                   f"({stale[0].name}); use a fresh --out or --force")
+            raise BuildConfigError(f"{out_dir / card.name} holds files of a build with another shard count or "
+                                   f"format ({stale[0].name}); use a fresh --out or --force")
     # with at least as many files as shards, a shard reads only its own files; otherwise every shard scans
     # all records and keeps every N-th (cheap: records are split, not parsed, before the ownership test)
     shard_by = "file" if len(files) >= n_shards > 1 else "record"
     tasks = [ShardTask(_resolve_param_paths(card.data, root), card.path, tuple(files), k, n_shards, str(out_dir),
-                       fingerprint, checkpoint_every, stop_after, shard_by) for k in range(n_shards)]
+                       fingerprint, checkpoint_every, stop_after, shard_by, output_format) for k in range(n_shards)]
     return BuildPlan(card, files, checksums, code, fingerprint, tasks)
 
 
@@ -345,6 +400,7 @@ def write_manifest(plan: BuildPlan, summaries: list[dict], engine: str, seconds:
         "shards": summaries,
         "totals": {k: sum(s[k] for s in summaries) for k in ("records", "written", "rejected", "bytes")},
         "engine": engine,
+        "output_format": plan.tasks[0].output_format,
         "seconds_last_run": round(seconds, 3),
     }
     _atomic_write(meta / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
@@ -362,12 +418,12 @@ def _update_out_dataset_info(out_dir: Path, name: str) -> None:
 
 def build_card(card, out_dir: str | Path, data_root: str | Path | None = None, n_shards: int = 1,
                workers: int = 1, checkpoint_every: int = 1000, force: bool = False, progress: bool = True,
-               stop_after: int | None = None) -> dict:
+               stop_after: int | None = None, output_format: str = "jsonl") -> dict:
     """Build every shard of one card with a local process pool; returns the manifest."""
     from tqdm import tqdm
 
     start = time.time()
-    plan = plan_build(card, out_dir, data_root, n_shards, checkpoint_every, force, stop_after)
+    plan = plan_build(card, out_dir, data_root, n_shards, checkpoint_every, force, stop_after, output_format)
     bar = tqdm(desc=f"{card.name}", unit="rec", disable=not progress, dynamic_ncols=True)
     summaries: list[dict] = []
     try:

@@ -35,10 +35,11 @@ def _build(args) -> int:
                 from .ray_engine import build_card_with_ray
 
                 manifest = build_card_with_ray(card, args.out, args.data_root, args.shards, args.workers,
-                                               args.checkpoint_every, args.force)
+                                               args.checkpoint_every, args.force, output_format=args.format)
             else:
                 manifest = build_card(card, args.out, args.data_root, args.shards, args.workers,
-                                      args.checkpoint_every, args.force, progress=not args.no_progress)
+                                      args.checkpoint_every, args.force, progress=not args.no_progress,
+                                      output_format=args.format)
         except (BuildConfigError, FileNotFoundError, ImportError) as exc:
             print(f"{card.name}: {exc}", file=sys.stderr)
             status = 1
@@ -151,6 +152,8 @@ def register(subparsers) -> None:
     b.add_argument("--shards", type=int, default=1)
     b.add_argument("--workers", type=int, default=1, help="local processes (or Ray CPUs with --engine ray)")
     b.add_argument("--engine", choices=["local", "ray"], default="local")
+    b.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
+                   help="output files: JSONL (default) or parquet (column text; converted per finished shard)")
     b.add_argument("--data-root", default=None,
                    help="where input.path patterns are resolved (default $BIOMATRIX_DATA_ROOT, else the card's folder)")
     b.add_argument("--registry", default=None, help="registry directory (default data_registry/)")

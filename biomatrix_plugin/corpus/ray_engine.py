@@ -24,7 +24,7 @@ def _ray_shard(row: dict) -> dict:
 
 def build_card_with_ray(card, out_dir: str | Path, data_root: str | Path | None = None, n_shards: int = 1,
                         workers: int | None = None, checkpoint_every: int = 1000, force: bool = False,
-                        address: str | None = None) -> dict:
+                        address: str | None = None, output_format: str = "jsonl") -> dict:
     try:
         import ray
     except ImportError as exc:
@@ -32,7 +32,7 @@ def build_card_with_ray(card, out_dir: str | Path, data_root: str | Path | None 
     import dataclasses
 
     start = time.time()
-    plan = plan_build(card, out_dir, data_root, n_shards, checkpoint_every, force)
+    plan = plan_build(card, out_dir, data_root, n_shards, checkpoint_every, force, output_format=output_format)
     started_here = False
     if not ray.is_initialized():
         import os

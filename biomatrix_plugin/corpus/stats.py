@@ -65,6 +65,19 @@ class TokenizerCounter:
         return [len(x) for x in ids]
 
 
+def iter_texts(path: Path):
+    """The ``text`` of every instance of one output file (JSONL, or parquet from ``--format parquet``)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=1024, columns=["text"]):
+            yield from batch.column(0).to_pylist()
+        return
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)["text"]
+
+
 def built_datasets(out_dir: str | Path) -> list[dict]:
     """Manifests of every dataset built into ``out_dir``."""
     return [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("_build/*/manifest.json"))]
@@ -93,12 +106,11 @@ def compute_stats(out_dir: str | Path, tokenizer_dir: str | Path | None = None, 
 
         files = [out_dir / name / s["file"] for s in man["shards"]]
         for path in tqdm(files, desc=f"stats {name}", disable=not progress):
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    instances += 1
-                    buffer.extend(iter_pieces(json.loads(line)["text"]))
-                    if len(buffer) >= batch:
-                        flush()
+            for text in iter_texts(path):
+                instances += 1
+                buffer.extend(iter_pieces(text))
+                if len(buffer) >= batch:
+                    flush()
         flush()
         total = sum(tokens.values())
         groups: dict[str, int] = defaultdict(int)
