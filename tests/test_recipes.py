@@ -77,3 +77,18 @@ def test_parser_rejects_a_typo(tiny_extended_model, tmp_path):
     cfg.update(model_name_or_path=str(tiny_extended_model), output_dir=str(tmp_path), learnig_rate=1e-3)
     with pytest.raises(ValueError, match="learnig_rate"):
         get_train_args(cfg)
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.relative_to(REPO / "recipes").as_posix())
+def test_pretraining_documents_end_with_endoftext(path, extended_tokenizer):
+    """A template with replace_eos turns every CPT document separator into the chat end-of-turn token."""
+    from llamafactory.data.template import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    cfg = yaml.safe_load(path.read_text())
+    if cfg["stage"] != "pt":
+        pytest.skip("not a pretraining recipe")
+    tok = AutoTokenizer.from_pretrained(extended_tokenizer.name_or_path)
+    get_template_and_fix_tokenizer(tok, DataArguments(template=cfg["template"]))
+    assert tok.eos_token == "<|endoftext|>" and tok.pad_token != tok.eos_token
