@@ -242,3 +242,21 @@ def test_fixture_cards_build_with_rejects_and_manifest(tmp_path, molstructok):
     m = build_card(load_card(cards / "fx_ppiref.yaml"), tmp_path / "a", n_shards=2, progress=False)
     assert (m["totals"]["records"], m["totals"]["written"], m["totals"]["rejected"]) == (4, 2, 2)
     assert m["shard_by"] == "file"
+
+
+def test_production_cards_build_from_the_smoke_root(tmp_path, molstructok):
+    """The registry's crossdocked2020 / ppiref / stitch / jglaser_binding cards on tests/corpus/smoke_root,
+    which mirrors each source's real file layout (types index + pocket folders, ppi_6A/<xy>/, STITCH gz
+    files, data/all.parquet)."""
+    from biomatrix_plugin.corpus.build import build_card
+    from biomatrix_plugin.corpus.registry import load_card
+
+    repo = Path(__file__).resolve().parents[2]
+    expected = {"crossdocked2020": (4, 3, 1), "ppiref": (1, 1, 0), "stitch": (7, 2, 5), "jglaser_binding": (6, 3, 3)}
+    for name, counts in expected.items():
+        m = build_card(load_card(repo / "data_registry" / "cards" / f"{name}.yaml"), tmp_path, n_shards=2,
+                       data_root=repo / "tests" / "corpus" / "smoke_root", progress=False)
+        t = m["totals"]
+        assert (t["records"], t["written"], t["rejected"]) == counts, name
+    rejects = (tmp_path / "_build" / "stitch" / "rejects.jsonl").read_text()
+    assert "below min=700" in rejects  # the card keeps high-confidence links only
