@@ -16,14 +16,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Full dependency install only when setup.cfg/pyproject.toml changed; otherwise just (re)point the
-# editable install at this checkout and (re)write the LLaMA-Factory hook.
-$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e ".[test]"
-	rm -f $(VENV)/.biomatrix-deps-*
-	touch $(STAMP)
-
-install: $(STAMP)
+# Full dependency install only when the content of setup.cfg/pyproject.toml changed (a hash, not file
+# times: a fresh clone is always newer than a shared venv); otherwise just (re)point the editable install
+# at this checkout and (re)write the LLaMA-Factory hook.
+install: | $(BIN)/python
+	@if [ ! -f $(STAMP) ]; then \
+	  $(BIN)/pip install -e ".[test]" && rm -f $(VENV)/.biomatrix-deps-* && touch $(STAMP); \
+	else echo "dependencies unchanged ($(notdir $(STAMP)))"; fi
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/biomatrix install-hook
 	$(BIN)/biomatrix doctor > /dev/null || { $(BIN)/biomatrix doctor; exit 1; }

@@ -43,9 +43,14 @@ def render(template: str, row: Mapping[str, Any], where: str = "row") -> str:
     return PLACEHOLDER.sub(sub, template)
 
 
-def render_row(row: Mapping[str, Any], fields: list[str], where: str = "row") -> dict[str, Any]:
+def render_row(
+    row: Mapping[str, Any], fields: list[str], where: str = "row", history: str | None = None
+) -> dict[str, Any]:
+    """Render ``fields`` (text columns) and, if given, the alpaca ``history`` column's [prompt, response] pairs."""
     out = dict(row)
     for f in fields:
         if f and f in out:
             out[f] = render(out[f], row, where)
+    if history and isinstance(out.get(history), list):
+        out[history] = [[render(turn, row, where) for turn in pair] for pair in out[history]]
     return out

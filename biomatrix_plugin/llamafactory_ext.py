@@ -48,7 +48,7 @@ def register_converter(converter_module) -> None:
             attr = self.dataset_attr
             fields = [attr.prompt, attr.query, attr.response, attr.system]
             where = f"dataset {attr.dataset_name!r}, row {_row_hint(example)}"
-            return super().__call__(render_row(example, fields, where))
+            return super().__call__(render_row(example, fields, where, history=attr.history))
 
     converter_module.register_dataset_converter(FORMATTING_NAME, BiomatrixDatasetConverter)
 

@@ -72,6 +72,8 @@ def split_selfies(selfies: str) -> list[str]:
     symbols = _SELFIES_SYMBOL.findall(selfies)
     if "".join(symbols) != selfies or not symbols:
         raise SerializationError(f"SELFIES {_short(selfies)}: not a sequence of [bracketed] symbols")
+    if any(not fragment for fragment in selfies.split(FRAGMENT_SEPARATOR)):
+        raise SerializationError(f"SELFIES {_short(selfies)}: empty fragment around '.'")
     return symbols
 
 
@@ -211,7 +213,10 @@ def wrap(modality: str, value) -> str:
         return wrap_protein(value)
     if modality == "prot3d":
         if isinstance(value, str):
-            value = [int(v) for v in value.replace(",", " ").split()]
+            try:
+                value = [int(v) for v in value.replace(",", " ").split()]
+            except ValueError as exc:
+                raise SerializationError(f"protein structure codes {_short(value)}: not integers ({exc})") from None
         return wrap_prot3d(value)
     if modality == "mol3d":
         return wrap_mol3d(value)

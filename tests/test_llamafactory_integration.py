@@ -44,8 +44,14 @@ def test_registration_reaches_torchrun_workers(tmp_path):
         with open(os.path.join(sys.argv[1], f"rank{rank}.txt"), "w") as fh:
             fh.write(f"{'biomatrix' in c.DATASET_CONVERTERS} {getattr(p.PretrainDatasetProcessor, '_biomatrix_patched', False)}")
     """))
+    import socket
+
+    with socket.socket() as sock:  # a free port, so parallel CI runs do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     torchrun = Path(sys.executable).parent / "torchrun"
-    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", str(script), str(tmp_path)],
+    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
+                    str(script), str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     assert sorted(p.read_text() for p in tmp_path.glob("rank*.txt")) == ["True True", "True True"]
 
@@ -67,6 +73,10 @@ def test_biomatrix_formatting_serializes_raw_entities():
         converter({**row, "p": "MK7", "id": "r2"})
     with pytest.raises(ValueError, match="column 'missing' is missing"):
         converter({**row, "instruction": "{missing|smiles}"})
+    attr.history = "history"
+    turns = converter({**row, "history": [["Which is {p|protein}?", "It is {s|smiles}."]]})["_prompt"]
+    assert turns[0]["content"] == "Which is <|prot_aa_start|><A M><A K><|prot_aa_end|>?"
+    assert turns[1]["content"] == "It is <|mol_smi_start|>CCO<|mol_smi_end|>."
 
 
 def _pt_processor(tokenizer, cutoff_len):

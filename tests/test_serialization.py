@@ -35,6 +35,9 @@ def test_wrap_forms():
         (lambda: wrap_mol3d("[C 512]"), "code outside 0-511"),
         (lambda: wrap_mol3d("[C 1] [N 2]"), "not a sequence of [SYMBOL CODE]"),
         (lambda: wrap("dna", "ACGT"), "unknown modality 'dna'"),
+        (lambda: wrap("prot3d", "1 x"), "not integers"),
+        (lambda: wrap_selfies("[C]..[O]"), "empty fragment"),
+        (lambda: wrap_selfies("."), "empty fragment"),
     ],
 )
 def test_bad_input_names_value_and_reason(call, message):
