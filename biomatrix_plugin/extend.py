@@ -100,6 +100,14 @@ def extend_model(
     if not added:
         raise ValueError(f"{base_dir}: every vocabulary token is already present; nothing to extend")
     new_ids = extended.convert_tokens_to_ids(added)
+    if vocab.expected_ids:
+        wrong = [(t, i, vocab.expected_ids[t]) for t, i in zip(added, new_ids) if vocab.expected_ids.get(t) != i]
+        if wrong or present:
+            t, got, want = wrong[0] if wrong else (present[0], None, vocab.expected_ids.get(present[0]))
+            raise ValueError(
+                f"{base_dir}: the imported vocabulary expects fixed ids but {len(wrong) + len(present)} tokens would "
+                f"differ (e.g. {t!r}: {got} instead of {want}); use the base tokenizer the release was built on"
+            )
     descriptions = vocab.descriptions()
     desc_ids = []
     for tok in added:

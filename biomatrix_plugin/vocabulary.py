@@ -24,7 +24,8 @@ CATEGORY_FILES = {
     "selfies": "selfies.tsv",
     "mol3d": "mol3d_joint.tsv",
 }
-# Order in which tokens are appended to the base tokenizer (ids follow it).
+IDS_FILE = "ids.tsv"  # written by `vocab import`: token<TAB>id of the released tokenizer
+# Order in which tokens are appended to the base tokenizer (ids follow it) unless ids.tsv fixes them.
 CATEGORY_ORDER = ("control", "residue", "selfies", "mol3d", "prot3d")
 
 
@@ -40,6 +41,9 @@ def default_vocab_dir() -> Path:
 class Vocabulary:
     # category -> list of (token, description)
     entries: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # token -> id in a released tokenizer (``vocab import``); ``ordered`` then follows these ids and
+    # ``extend`` checks that it reproduces them, whatever order the release put its categories in.
+    expected_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def selfies_tokens(self) -> list[str]:
@@ -51,6 +55,9 @@ class Vocabulary:
 
     def ordered(self) -> list[tuple[str, str]]:
         """All (token, description) pairs in id order, duplicates removed (first wins)."""
+        if self.expected_ids:
+            descs = {t: d for entries in self.entries.values() for t, d in entries}
+            return [(t, descs[t]) for t in sorted(self.expected_ids, key=self.expected_ids.__getitem__)]
         seen: set[str] = set()
         out = []
         for cat in CATEGORY_ORDER:
@@ -76,6 +83,14 @@ class Vocabulary:
                     if "\t" in tok or "\n" in tok or "\t" in desc or "\n" in desc:
                         raise ValueError(f"vocabulary entry {tok!r}: tabs/newlines are not allowed")
                     fh.write(f"{tok}\t{desc}\n")
+        ids_file = directory / IDS_FILE
+        if self.expected_ids:
+            with open(ids_file, "w", encoding="utf-8") as fh:
+                fh.write("token\tid\n")
+                for tok, i in sorted(self.expected_ids.items(), key=lambda kv: kv[1]):
+                    fh.write(f"{tok}\t{i}\n")
+        elif ids_file.exists():
+            ids_file.unlink()
 
 
 def load_vocabulary(directory: str | Path | None = None) -> Vocabulary:
@@ -102,6 +117,13 @@ def load_vocabulary(directory: str | Path | None = None) -> Vocabulary:
                     raise ValueError(f"{path}:{lineno}: expected 'token<TAB>description', got {line!r}")
                 rows.append((parts[0], parts[1]))
         vocab.entries[cat] = rows
+    ids_file = directory / IDS_FILE
+    if ids_file.exists():
+        lines = ids_file.read_text(encoding="utf-8").splitlines()[1:]
+        vocab.expected_ids = {tok: int(i) for tok, i in (line.split("\t") for line in lines if line)}
+        known = {t for entries in vocab.entries.values() for t, _ in entries}
+        if set(vocab.expected_ids) != known:
+            raise ValueError(f"{ids_file}: its tokens differ from the category files ({len(known ^ set(vocab.expected_ids))} differ)")
     return vocab
 
 
@@ -192,11 +214,12 @@ def import_from_tokenizer(tokenizer_dir: str | Path) -> Vocabulary:
     fixed = fixed_vocabulary()
     fixed_desc = {t: d for entries in fixed.entries.values() for t, d in entries}
     vocab = Vocabulary(entries={c: [] for c in CATEGORY_FILES})
-    for _, tok in sorted(added):
+    for tid, tok in sorted(added):
         cat = classify_token(tok)
         if cat is None:
             continue  # Qwen3's own special tokens (<|im_start|>, <think>, ...)
         vocab.entries[cat].append((tok, fixed_desc.get(tok, tok)))
+        vocab.expected_ids[tok] = tid
     missing = [t for t, _ in fixed.ordered() if t not in fixed_desc or t not in {x for e in vocab.entries.values() for x, _ in e}]
     if missing:
         raise ValueError(

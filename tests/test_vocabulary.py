@@ -81,3 +81,27 @@ def test_vocab_build_cli_counts_and_rejects(tmp_path):
     assert (out / "mol3d_joint.tsv").read_text().splitlines()[1:] == ["[C 5]\t[C 5]"]
     rejects = (out / "rejects.tsv").read_text()
     assert "c.jsonl:4" in rejects and "c.jsonl:5" in rejects and "invalid JSON" in rejects
+
+
+def test_import_keeps_released_ids_whatever_the_category_order(tiny_base_dir, tmp_path):
+    """A release may order categories differently (here protein structure before SELFIES);
+    `vocab import` + `extend` must reproduce its ids exactly."""
+    from tokenizers import AddedToken
+    from transformers import AutoTokenizer
+
+    from biomatrix_plugin.extend import extend_model
+
+    vocab = load_vocabulary()
+    order = ["control", "residue", "prot3d", "mol3d", "selfies"]
+    released = AutoTokenizer.from_pretrained(tiny_base_dir)
+    released.add_tokens([AddedToken(t, special=False, normalized=False) for c in order for t, _ in vocab.entries[c]])
+    released.save_pretrained(tmp_path / "released")
+    imported = import_from_tokenizer(tmp_path / "released")
+    imported.save(tmp_path / "vocab")
+    reloaded = load_vocabulary(tmp_path / "vocab")
+    assert reloaded.expected_ids == imported.expected_ids and (tmp_path / "vocab" / "ids.tsv").exists()
+    extend_model(tiny_base_dir, tmp_path / "ext", reloaded, noise_scale=0.0)
+    ext = AutoTokenizer.from_pretrained(tmp_path / "ext")
+    for token in ["<A W>", "<S 0>", "<S 4095>", "[C]", vocab.joint_tokens[0]]:
+        assert ext.convert_tokens_to_ids(token) == released.convert_tokens_to_ids(token), token
+    assert released.convert_tokens_to_ids("<S 0>") < released.convert_tokens_to_ids("[C]")  # really reordered
