@@ -62,18 +62,11 @@ def plot_losses(curves: dict[str, list[tuple[int, float]]], out_png: Path) -> Pa
 
 
 def generate(model_dir: Path, prompt: str, max_new_tokens: int = 48) -> str:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Greedy answer through the evaluation core's Hugging Face backend (the same path as ``biomatrix eval``)."""
+    from .eval.generation import DecodingConfig, HFBackend, build_messages
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt")
-    if not isinstance(ids, torch.Tensor):
-        ids = ids["input_ids"]
-    with torch.no_grad():
-        out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False,
-                             eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"), pad_token_id=tok.pad_token_id)
-    return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    backend = HFBackend(model_dir, device="cpu", batch_size=1)
+    return backend.generate([build_messages(prompt)], DecodingConfig.greedy(max_new_tokens))[0].texts[0]
 
 
 def run_demo(workdir: Path, dataset_dir: Path, cpt_steps: int = 40, sft_steps: int = 40, n_molecules: int = 400) -> dict:
