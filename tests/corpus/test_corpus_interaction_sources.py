@@ -4,7 +4,6 @@ real columns (tests/corpus/fixtures/make_interaction_fixtures.py), including bro
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pyarrow.parquet as pq
