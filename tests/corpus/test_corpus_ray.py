@@ -39,3 +39,10 @@ def _compare(tmp_path: Path, build_card_with_ray) -> None:
             assert part.read_bytes() == (tmp_path / "ray" / name / part.name).read_bytes()
         assert (tmp_path / "ray" / "_build" / name / "rejects.jsonl").read_bytes() == \
             (tmp_path / "local" / "_build" / name / "rejects.jsonl").read_bytes()
+    # parquet output goes through the same shard function on Ray (and the 3D complex builder with it)
+    for name in ("fx_ppiref", "fx_pubchem_sdf"):
+        card = load_card(CARDS / f"{name}.yaml")
+        local = build_card(card, tmp_path / "local_pq", n_shards=2, progress=False, output_format="parquet")
+        ray_m = build_card_with_ray(card, tmp_path / "ray_pq", n_shards=2, workers=2, output_format="parquet")
+        assert [s["sha256"] for s in ray_m["shards"]] == [s["sha256"] for s in local["shards"]]
+        assert [s["file"] for s in ray_m["shards"]] == [f"part-0000{k}-of-00002.parquet" for k in range(2)]
