@@ -197,7 +197,50 @@ def measure_rates() -> dict:
                                          "instances_per_record": 1}
     except Exception as exc:  # the estimate below then says the 3D rate is missing
         print(f"conformer builder not measured: {exc}")
+    try:
+        results.update(measure_complex_rates(tokens))
+    except Exception as exc:  # MolStrucTok checkpoint missing, for instance
+        print(f"3D complex builders not measured: {exc}")
     return results
+
+
+def measure_complex_rates(tokens) -> dict:
+    """CrossDocked2020 poses (fixture receptors, cached as in a build) against MolStrucTok on the same
+    poses alone, and PPIRef pair files (parsed every time) against chain extraction alone."""
+    import torch
+
+    from biomatrix_plugin.corpus import complexes
+    from biomatrix_plugin.corpus.builders import BUILDERS
+
+    torch.set_num_threads(1)  # as in a build: one shard per core (corpus/build.py: _single_threaded_torch)
+    from biomatrix_plugin.mol3d import mol_to_wrapped_3d
+    from biomatrix_plugin.protein3d import extract_chains
+
+    out = {}
+    lines = (FIX / "crossdocked" / "types" / "fx_crossdocked.types").read_text().splitlines()
+    poses = [complexes.parse_types_line(lines[i]) for i in (0, 1, 9)] * 20
+    params = {"structure_root": str(FIX / "crossdocked"), "structure_codes": str(FIX / "crossdocked_vq_indices.csv")}
+    plc = BUILDERS["protein_ligand_complex"].function
+    build_plc = lambda r: plc(r, random.Random(0), params)
+    mols = [complexes.ligand_pose(*complexes.ligand_file(r["ligand"], params["structure_root"], None)) for r in poses]
+    r_plc, _ = rate(build_plc, poses)
+    r_mst, _ = rate(lambda m: [mol_to_wrapped_3d(m)], mols)
+    out["protein_ligand_complex"] = {"rate": r_plc, "baseline": r_mst, "baseline_name": "MolStrucTok on the pose only",
+                                     "tokens_per_instance": tokens([build_plc(r)[0]["text"] for r in poses[:3]]),
+                                     "instances_per_record": 1}
+    files = [str((FIX / "ppiref" / n).resolve()) for n in ("1abc_A_B.pdb", "4cif_C_D.cif")] * 20
+    pc = BUILDERS["protein_complex"].function
+
+    def build_pc(path):
+        complexes._chains.cache_clear()  # one file per record: nothing to reuse in a real build
+        return pc({"path": path}, random.Random(0), {"structure_codes": str(FIX / "ppiref_vq_indices.csv")})
+
+    r_pc, _ = rate(build_pc, files)
+    r_ex, _ = rate(lambda f: [extract_chains(f)], files)
+    out["protein_complex"] = {"rate": r_pc, "baseline": r_ex, "baseline_name": "protein3d.extract_chains only",
+                              "tokens_per_instance": tokens([build_pc(f)[0]["text"] for f in files[:2]]),
+                              "instances_per_record": 1}
+    return out
 
 
 # ---------------------------------------------------------------- peak memory of a streaming build

@@ -230,8 +230,24 @@ def test_fixture_cards_build_with_rejects_and_manifest(tmp_path, molstructok):
     from biomatrix_plugin.corpus.build import build_card
     from biomatrix_plugin.corpus.registry import load_card
 
+    import torch
+
+    from biomatrix_plugin.corpus import build as build_mod
+
     cards = Path(__file__).resolve().parent / "cards"
-    m = build_card(load_card(cards / "fx_crossdocked.yaml"), tmp_path / "a", n_shards=2, progress=False)
+    threads = torch.get_num_threads()
+    seen = []
+    real_builder = BUILDERS["protein_ligand_complex"]
+    spy = type(real_builder)(lambda r, rng, p: seen.append(torch.get_num_threads()) or real_builder.function(r, rng, p),
+                             real_builder.formats, real_builder.category, real_builder.summary)
+    BUILDERS["protein_ligand_complex"] = spy
+    try:
+        m = build_card(load_card(cards / "fx_crossdocked.yaml"), tmp_path / "a", n_shards=2, progress=False)
+    finally:
+        BUILDERS["protein_ligand_complex"] = real_builder
+    # a shard is one core's work: MolStrucTok runs single-threaded inside it, the caller's setting comes back
+    assert set(seen) == {1} and torch.get_num_threads() == threads
+    assert "protein_ligand_complex" in build_mod.TORCH_BUILDERS
     assert (m["totals"]["records"], m["totals"]["written"], m["totals"]["rejected"]) == (10, 3, 7)
     one = build_card(load_card(cards / "fx_crossdocked.yaml"), tmp_path / "b", n_shards=1, progress=False)
     lines = lambda out: sorted(l for p in (out / "fx_crossdocked").glob("*.jsonl") for l in p.read_text().splitlines())
