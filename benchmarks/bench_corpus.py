@@ -297,12 +297,12 @@ def main() -> None:
     t0 = time.time()
     rates = measure_rates()
     print("\n== builder throughput, 1 core ==")
-    print(f"{'builder':16s} {'inst/s':>9s} {'baseline':>9s} {'ratio':>6s}  {'tok/inst':>8s}  baseline")
+    print(f"{'builder':22s} {'inst/s':>9s} {'baseline':>9s} {'ratio':>6s}  {'tok/inst':>8s}  baseline")
     for name, r in rates.items():
         base = f"{r['baseline']:9.0f}" if r["baseline"] else f"{'-':>9s}"
         ratio = f"{r['rate'] / r['baseline']:6.2f}" if r["baseline"] else f"{'-':>6s}"
         base = base if r["baseline"] else f"{'-':>9s}"
-        print(f"{name:16s} {r['rate']:9.0f} {base} {ratio}  {r['tokens_per_instance']:8.0f}  {r['baseline_name']}")
+        print(f"{name:22s} {r['rate']:9.0f} {base} {ratio}  {r['tokens_per_instance']:8.0f}  {r['baseline_name']}")
     mol = rates["molecule"]["rate"]
     print(f"molecule builder target >= 2,000 inst/s/core: {'MET' if mol >= 2000 else 'NOT MET'} ({mol:,.0f})")
 
