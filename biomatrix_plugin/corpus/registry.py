@@ -199,6 +199,9 @@ def validate_card(data: Any, path: str) -> list[str]:
                         errors.append(f"{path}: builder.params.{key} must be a path")
                 if "measures" in params:
                     _check_measures(f"{path}: builder.params.measures", params["measures"], errors)
+                if builder["name"] == "protein_ligand_complex" and fmt == "types" and "structure_root" not in params:
+                    errors.append(f"{path}: builder.params.structure_root is required with a .types index "
+                                  "(its receptor/ligand paths are relative to the unpacked CrossDocked2020 folder)")
             for k in sorted(set(builder) - {"name", "params"}):
                 errors.append(f"{path}: unknown key builder.{k!r}")
     out = data.get("output")

@@ -275,3 +275,17 @@ def test_production_cards_build_from_the_smoke_root(tmp_path, molstructok):
         assert (t["records"], t["written"], t["rejected"]) == counts, name
     rejects = (tmp_path / "_build" / "stitch" / "rejects.jsonl").read_text()
     assert "below min=700" in rejects  # the card keeps high-confidence links only
+
+
+def test_a_types_card_without_structure_root_is_an_error_naming_the_field():
+    import yaml
+
+    from biomatrix_plugin.corpus.registry import validate_card
+
+    card = yaml.safe_load((Path(__file__).resolve().parent / "cards" / "fx_crossdocked.yaml").read_text())
+    assert validate_card(card, "fx_crossdocked.yaml") == []
+    del card["builder"]["params"]["structure_root"]
+    (error,) = validate_card(card, "fx_crossdocked.yaml")
+    assert "builder.params.structure_root is required" in error
+    card["builder"]["params"]["structure_codes"] = 3
+    assert any("structure_codes must be a path" in e for e in validate_card(card, "fx_crossdocked.yaml"))
