@@ -289,3 +289,15 @@ def test_a_types_card_without_structure_root_is_an_error_naming_the_field():
     assert "builder.params.structure_root is required" in error
     card["builder"]["params"]["structure_codes"] = 3
     assert any("structure_codes must be a path" in e for e in validate_card(card, "fx_crossdocked.yaml"))
+
+
+def test_ppiref_from_an_index_with_relative_paths(tmp_path):
+    index = tmp_path / "pairs.csv"
+    index.write_text("pair_file\n1abc_A_B.pdb\nmissing_A_B.pdb\n")
+    params = {"structure_root": str(FIX / "ppiref"), "columns": {"path": "pair_file"}}
+    accepted, rejected = run("protein_complex", "csv", [index], params)
+    direct, _ = run("protein_complex", "structure", [FIX / "ppiref" / "1abc_A_B.pdb"], {})
+    assert unwrap(accepted["pairs.csv#0"][0]["text"]).values("protein") != []
+    assert sorted(unwrap(accepted["pairs.csv#0"][0]["text"]).values("protein")) == \
+        sorted(unwrap(direct["1abc_A_B.pdb#0"][0]["text"]).values("protein"))
+    assert "missing_A_B.pdb" in rejected["pairs.csv#1"] and "not found" in rejected["pairs.csv#1"]
