@@ -44,7 +44,7 @@ BUILDERS: dict[str, BuilderSpec] = {
     "interleaved": BuilderSpec(build_interleaved, ("jsonl", "parquet"), "cross-entity",
                                "document + entity annotations: mentions followed by wrapped structures"),
     "binding_affinity": BuilderSpec(build_binding_affinity, ("tsv", "csv", "jsonl", "parquet"), "cross-entity",
-                                    "molecule–protein pair with Ki/Kd/IC50/EC50 (BindingDB-style)"),
+                                    "molecule–protein pair with Ki/Kd/IC50/EC50 (BindingDB) or card-declared measures (jglaser, STITCH)"),
     "protein_pair": BuilderSpec(build_protein_pair, ("tsv", "csv", "jsonl", "parquet"), "cross-entity",
                                 "protein–protein pair with label or affinity"),
     "protein_ligand_complex": BuilderSpec(build_protein_ligand_complex, ("types", "csv", "tsv", "jsonl", "parquet"),

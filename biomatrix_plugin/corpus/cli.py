@@ -131,12 +131,12 @@ def _list(args) -> int:
 
     print("builders:")
     for name, spec in BUILDERS.items():
-        print(f"  {name:18s} {spec.category:13s} reads {', '.join(spec.formats):32s} {spec.summary}")
+        print(f"  {name:22s} {spec.category:13s} reads {', '.join(spec.formats):40s} {spec.summary}")
     print("cards:")
     for p in card_paths(args.registry):
         try:
             c = load_card(p)
-            print(f"  {c.name:28s} {c.category:13s} {c.builder:18s} weight={c.sampling_weight}")
+            print(f"  {c.name:28s} {c.category:13s} {c.builder:22s} weight={c.sampling_weight}")
         except Exception as exc:
             print(f"  {p.name}: INVALID ({str(exc).splitlines()[0]})")
     return 0
