@@ -43,6 +43,7 @@ def _train(args) -> int:
     from .corpus import iter_sdf_records
     from .errors import Mol3DError
     from .tokenizer import embed_3d
+    from .model import VQVAEConfig
     from .train import TrainConfig, train_from_mols
 
     RDLogger.DisableLog("rdApp.*")
@@ -59,8 +60,9 @@ def _train(args) -> int:
                 mols.append(mol)
                 if args.max_molecules and len(mols) >= args.max_molecules:
                     break
-        cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                          hidden_dim=args.hidden_dim, latent_dim=args.latent_dim, n_codes=args.codes)
+        model = VQVAEConfig(hidden_dim=args.hidden_dim, latent_dim=args.latent_dim, n_codes=args.codes,
+                            decoder_hidden_dim=args.hidden_dim)
+        cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, model=model)
         report = train_from_mols(mols, args.out, cfg, progress=not args.quiet)
     except (Mol3DError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -29,11 +29,7 @@ class TrainConfig:
     batch_size: int = 1024  # atoms per step
     lr: float = 1e-3
     seed: int = 0
-    hidden_dim: int = 64
-    latent_dim: int = 64
-    n_codes: int = 512
-    commitment_cost: float = 0.25
-    ema_decay: float = 0.99
+    model: VQVAEConfig = field(default_factory=VQVAEConfig)  # architecture, codebook, EMA, commitment
 
 
 def atom_descriptors(mols: Sequence, max_atoms: int = DEFAULT_MAX_ATOMS) -> tuple[torch.Tensor, list[str]]:
@@ -56,16 +52,14 @@ def train_vqvae(x: torch.Tensor, cfg: TrainConfig, progress: bool = True) -> tup
     from tqdm import tqdm
 
     torch.manual_seed(cfg.seed)
-    model = MolStrucTokVQVAE(VQVAEConfig(hidden_dim=cfg.hidden_dim, latent_dim=cfg.latent_dim,
-                                         n_codes=cfg.n_codes, decoder_hidden_dim=cfg.hidden_dim,
-                                         ema_decay=cfg.ema_decay, commitment_cost=cfg.commitment_cost))
+    model = MolStrucTokVQVAE(cfg.model)
     gen = torch.Generator().manual_seed(cfg.seed)
     target_mu = x[:, :3]
     target_sign = (x[:, 3].round().long() + 1).clamp(0, 2)
     model.train()
     with torch.no_grad():  # start the codebook on encoder outputs so no entry begins dead
-        pick = torch.randint(len(x), (cfg.n_codes,), generator=gen)
-        z0 = model.encoder(x[pick] if len(pick) > 1 else x[pick].repeat(2, 1))[: cfg.n_codes]
+        pick = torch.randint(len(x), (cfg.model.n_codes,), generator=gen)
+        z0 = model.encoder(x[pick] if len(pick) > 1 else x[pick].repeat(2, 1))[: cfg.model.n_codes]
         model.quantizer.embedding.weight.data.copy_(z0 + 1e-3 * torch.randn(z0.shape, generator=gen))
         model.quantizer.ema_cluster_sum.copy_(model.quantizer.embedding.weight.data)
         model.quantizer.ema_cluster_size.fill_(1.0)
@@ -78,12 +72,12 @@ def train_vqvae(x: torch.Tensor, cfg: TrainConfig, progress: bool = True) -> tup
         codes, mu, sign_logits, commitment = model(x[idx])
         rec = F.mse_loss(mu, target_mu[idx])
         sign = F.cross_entropy(sign_logits, target_sign[idx])
-        loss = rec + sign + cfg.commitment_cost * commitment
+        loss = rec + sign + cfg.model.commitment_cost * commitment
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % max(1, cfg.steps // 50) == 0 or step == cfg.steps - 1:
-            used = torch.bincount(codes, minlength=cfg.n_codes).float() / len(codes)
+            used = torch.bincount(codes, minlength=cfg.model.n_codes).float() / len(codes)
             perplexity = math.exp(-(used * (used + 1e-10).log()).sum().item())
             history.append({"step": step, "loss": loss.item(), "recon_mse": rec.item(), "sign_ce": sign.item(),
                             "commitment": commitment.item(), "perplexity": perplexity})
