@@ -209,41 +209,36 @@ def _fold_all(name: str, predictions: list) -> tuple[list[tuple[int, str, np.nda
     return out, bad
 
 
-@register("sctm", family="proteins",
-          definition="self-consistency TM-score: TM-score of the folded generated sequence vs the reference/generated backbone (needs an injected folding model)")
-def sctm(predictions: list, references: list) -> MetricResult:
+def _self_consistency(name: str, predictions: list, references: list, score, same_length: bool,
+                      empty_reason: str) -> MetricResult:
+    """Fold each generated sequence with the injected model and score it against its backbone."""
     if _PREDICTOR is None:
-        return MetricResult.not_computed("sctm", NO_PREDICTOR, len(predictions))
-    folded, bad = _fold_all("sctm", predictions)
+        return MetricResult.not_computed(name, NO_PREDICTOR, len(predictions))
+    folded, bad = _fold_all(name, predictions)
     scores = []
     for i, _, coords, _ in folded:
         ref = ca_coordinates(references[i])
         if ref is None:
-            raise EvalInputError(f"sctm: reference item {i + 1} is not a CA trace")
-        scores.append(tm_score(coords, ref))
+            raise EvalInputError(f"{name}: reference item {i + 1} is not a CA trace")
+        if same_length and len(ref) != len(coords):
+            bad += 1
+            continue
+        scores.append(score(coords, ref))
     if not scores:
-        return MetricResult.not_computed("sctm", "no parsable generated sequence", len(predictions), bad)
-    return MetricResult("sctm", float(np.mean(scores)), len(predictions), bad)
+        return MetricResult.not_computed(name, empty_reason, len(predictions), bad)
+    return MetricResult(name, float(np.mean(scores)), len(predictions), bad)
+
+
+@register("sctm", family="proteins",
+          definition="self-consistency TM-score: TM-score of the folded generated sequence vs the reference/generated backbone (needs an injected folding model)")
+def sctm(predictions: list, references: list) -> MetricResult:
+    return _self_consistency("sctm", predictions, references, tm_score, False, "no parsable generated sequence")
 
 
 @register("scrmsd", family="proteins", higher_is_better=False,
           definition="self-consistency RMSD: CA RMSD of the folded generated sequence vs the backbone (needs an injected folding model)")
 def scrmsd(predictions: list, references: list) -> MetricResult:
-    if _PREDICTOR is None:
-        return MetricResult.not_computed("scrmsd", NO_PREDICTOR, len(predictions))
-    folded, bad = _fold_all("scrmsd", predictions)
-    scores = []
-    for i, _, coords, _ in folded:
-        ref = ca_coordinates(references[i])
-        if ref is None:
-            raise EvalInputError(f"scrmsd: reference item {i + 1} is not a CA trace")
-        if len(ref) != len(coords):
-            bad += 1
-            continue
-        scores.append(kabsch_rmsd(coords, ref))
-    if not scores:
-        return MetricResult.not_computed("scrmsd", "no length-matched folded sequence", len(predictions), bad)
-    return MetricResult("scrmsd", float(np.mean(scores)), len(predictions), bad)
+    return _self_consistency("scrmsd", predictions, references, kabsch_rmsd, True, "no length-matched folded sequence")
 
 
 @register("plddt", family="proteins", inputs="set",
