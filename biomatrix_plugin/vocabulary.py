@@ -160,15 +160,11 @@ def select_by_coverage(counts: Counter, coverage: float) -> list[str]:
 def selfies_alphabet_for(symbols: Iterable[str]) -> list[str]:
     """The SELFIES symbols seen, plus every branch/ring symbol ``selfies`` can emit, so any molecule
     over the seen atoms can be written (branch and ring sizes depend on the molecule, not the atoms)."""
-    import selfies as sf
-
     structural = set()
     for kind in ("Branch", "Ring"):
         for n in (1, 2, 3):
             for bond in ("", "=", "#"):
                 structural.add(f"[{bond}{kind}{n}]")
-    robust = sf.get_semantic_robust_alphabet()
-    structural = {s for s in structural if s in robust or "Ring" in s or "Branch" in s}
     return sorted(set(symbols) | structural)
 
 
@@ -220,7 +216,8 @@ def import_from_tokenizer(tokenizer_dir: str | Path) -> Vocabulary:
             continue  # Qwen3's own special tokens (<|im_start|>, <think>, ...)
         vocab.entries[cat].append((tok, fixed_desc.get(tok, tok)))
         vocab.expected_ids[tok] = tid
-    missing = [t for t, _ in fixed.ordered() if t not in fixed_desc or t not in {x for e in vocab.entries.values() for x, _ in e}]
+    imported = set(vocab.expected_ids)
+    missing = [t for t, _ in fixed.ordered() if t not in imported]
     if missing:
         raise ValueError(
             f"{tokenizer_dir}: not a BioMatrix tokenizer; {len(missing)} required tokens missing, e.g. {missing[:3]}"
