@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .serialization import FRAGMENT_SEPARATOR, SerializationError, parse_joint_tokens, smiles_to_selfies, split_selfies, unwrap
+from .serialization import FRAGMENT_SEPARATOR, SerializationError, parse_joint_tokens, smiles_to_selfies, split_selfies, unwrap, validate_smiles
 
 
 @dataclass
@@ -78,7 +78,10 @@ def count_records(records: Iterable[tuple[str, dict]], counts: CorpusCounts | No
                 counts.add_selfies(rec["selfies"])
                 used = True
             elif rec.get("smiles"):
-                counts.add_selfies(smiles_to_selfies(rec["smiles"]))
+                # Count the SELFIES of the RDKit-canonical SMILES, which is what the corpus builders and
+                # wrap_selfies(smiles=..., canonicalize=True) emit: a kekulé input such as NCI's "C1=CNC=C1"
+                # never shows [NH1], while its canonical aromatic form "c1cc[nH]c1" does.
+                counts.add_selfies(smiles_to_selfies(validate_smiles(rec["smiles"], canonicalize=True)))
                 used = True
             if not used:
                 raise SerializationError("no text, struct_sfi, selfies or smiles field")

@@ -8,14 +8,17 @@ an instance does not depend on how records were split into shards or which worke
 from __future__ import annotations
 
 import math
+import os
 import random
 from dataclasses import dataclass
 from typing import Mapping
 
 
 def record_rng(seed: int, dataset: str, source: str, position: int) -> random.Random:
-    # str seeds go through SHA-512 in CPython, so this is stable across processes and PYTHONHASHSEED
-    return random.Random(f"{seed}|{dataset}|{source}|{position}")
+    # Keyed on the file's base name, not its path, so that the same corpus built from another directory
+    # (a clone, a scratch disk, a cluster mount) composes identical instances. str seeds go through
+    # SHA-512 in CPython, so this is stable across processes and PYTHONHASHSEED.
+    return random.Random(f"{seed}|{dataset}|{os.path.basename(source)}|{position}")
 
 
 @dataclass
