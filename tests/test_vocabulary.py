@@ -105,3 +105,20 @@ def test_import_keeps_released_ids_whatever_the_category_order(tiny_base_dir, tm
     for token in ["<A W>", "<S 0>", "<S 4095>", "[C]", vocab.joint_tokens[0]]:
         assert ext.convert_tokens_to_ids(token) == released.convert_tokens_to_ids(token), token
     assert released.convert_tokens_to_ids("<S 0>") < released.convert_tokens_to_ids("[C]")  # really reordered
+
+
+def test_vocab_build_counts_selfies_of_the_canonical_smiles_the_corpus_emits(tmp_path):
+    """NCI writes pyrrole as kekulé 'C1=CNC=C1' (SELFIES [N]); the corpus builders emit RDKit's canonical
+    'c1cc[nH]c1' (SELFIES [NH1]). The vocabulary must hold what instances will contain."""
+    import selfies as sf
+    from rdkit import Chem
+
+    from biomatrix_plugin.corpus.molecules import molecule_views
+    from biomatrix_plugin.vocab_build import count_records
+
+    kekule = "C1=CNC=C1"
+    assert "[NH1]" not in sf.encoder(kekule)
+    counts = count_records([("r1", {"smiles": kekule})])
+    emitted = molecule_views({"smiles": kekule}, {}, want_3d=False).selfies
+    assert set(sf.split_selfies(emitted)) <= set(counts.selfies)
+    assert "[NH1]" in counts.selfies and emitted == sf.encoder(Chem.MolToSmiles(Chem.MolFromSmiles(kekule)))
