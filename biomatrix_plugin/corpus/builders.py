@@ -29,9 +29,9 @@ class BuilderSpec:
 
 
 BUILDERS: dict[str, BuilderSpec] = {
-    "molecule": BuilderSpec(build_molecule, ("sdf", "csv", "tsv", "jsonl", "parquet"), "molecule",
+    "molecule": BuilderSpec(build_molecule, ("sdf", "csv", "tsv", "smi", "jsonl", "parquet"), "molecule",
                             "PubChem-style molecule: sampled SMILES/SELFIES/3D views, names, description, properties"),
-    "molecule_text": BuilderSpec(build_molecule_text_pair, ("csv", "tsv", "jsonl", "parquet", "sdf"), "molecule",
+    "molecule_text": BuilderSpec(build_molecule_text_pair, ("csv", "tsv", "smi", "jsonl", "parquet", "sdf"), "molecule",
                                  "MolTextNet-style molecule–description pair"),
     "conformer": BuilderSpec(build_conformer, ("sdf", "jsonl", "parquet"), "molecule",
                              "3D conformer set (PCQM4Mv2/PubChemQC SDF) through MolStrucTok"),

@@ -17,7 +17,7 @@ from .records import RecordRejected
 
 # canonical field -> names it may appear under (first non-empty wins)
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
-    "id": ("PUBCHEM_COMPOUND_CID", "CID", "cid", "chembl_id", "id"),
+    "id": ("PUBCHEM_COMPOUND_CID", "CID", "cid", "chembl_id", "zinc_id", "id"),
     "smiles": (
         "smiles", "SMILES", "PUBCHEM_SMILES", "PUBCHEM_OPENEYE_CAN_SMILES", "PUBCHEM_OPENEYE_ISO_SMILES",
         "CanonicalSMILES", "IsomericSMILES", "ConnectivitySMILES", "canonical_smiles",
@@ -38,9 +38,11 @@ class PropertySpec:
 
 PROPERTIES: dict[str, PropertySpec] = {
     "molecular_formula": PropertySpec("Molecular formula", ("PUBCHEM_MOLECULAR_FORMULA", "MolecularFormula", "molecular_formula"), "text"),
-    "molecular_weight": PropertySpec("Molecular weight", ("PUBCHEM_MOLECULAR_WEIGHT", "MolecularWeight", "molecular_weight", "MW"), "float", 2, "g/mol"),
+    "molecular_weight": PropertySpec("Molecular weight", ("PUBCHEM_MOLECULAR_WEIGHT", "MolecularWeight", "molecular_weight", "MW", "mwt"), "float", 2, "g/mol"),
     "exact_mass": PropertySpec("Exact mass", ("PUBCHEM_EXACT_MASS", "ExactMass", "exact_mass"), "float", 4, "Da"),
     "xlogp3": PropertySpec("XLogP3", ("PUBCHEM_XLOGP3", "PUBCHEM_XLOGP3_AA", "XLogP", "xlogp3", "XLogP3"), "float", 1),
+    # ZINC20 tranche tables carry a computed logP under this name (not XLogP3, so labelled apart)
+    "logp": PropertySpec("LogP", ("logp", "LogP"), "float", 2),
     "tpsa": PropertySpec("Topological polar surface area", ("PUBCHEM_CACTVS_TPSA", "TPSA", "tpsa"), "float", 1, "Å²"),
     "hbond_donors": PropertySpec("Hydrogen bond donors", ("PUBCHEM_CACTVS_HBOND_DONOR", "HBondDonorCount", "hbd"), "int"),
     "hbond_acceptors": PropertySpec("Hydrogen bond acceptors", ("PUBCHEM_CACTVS_HBOND_ACCEPTOR", "HBondAcceptorCount", "hba"), "int"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-FORMATS = ("sdf", "csv", "tsv", "jsonl", "fasta", "uniprot_dat", "parquet", "types", "structure")
+FORMATS = ("sdf", "csv", "tsv", "smi", "jsonl", "fasta", "uniprot_dat", "parquet", "types", "structure")
 
 
 class RecordRejected(ValueError):
@@ -108,6 +108,30 @@ def _csv_rows(path: str, delimiter: str) -> Iterator[dict]:
             yield row
 
 
+SMI_DEFAULT_COLUMNS = ("smiles", "name")
+
+
+def _smi_rows(path: str) -> Iterator[dict]:
+    """SMILES files (ZINC20 tranches, RDKit/NCI .smi): whitespace-separated columns, SMILES first.
+
+    A first line whose first cell is ``smiles`` (any case) is the header (ZINC20's ``smiles zinc_id``);
+    without one the columns are ``smiles name``. The last column takes the rest of the line, since
+    compound names may contain spaces; a line with fewer cells than the header keeps them as missing."""
+    with _open_text(path) as fh:
+        columns: tuple[str, ...] | None = None
+        for line in fh:
+            cells = line.split()
+            if not cells:
+                continue
+            if columns is None:
+                if cells[0].lower() == "smiles":
+                    columns = tuple(c if c.lower() != "smiles" else "smiles" for c in cells)
+                    continue
+                columns = SMI_DEFAULT_COLUMNS
+            values = line.strip().split(None, len(columns) - 1)
+            yield {name: (values[i] if i < len(values) else None) for i, name in enumerate(columns)}
+
+
 def _jsonl_lines(path: str) -> Iterator[str]:
     with _open_text(path) as fh:
         for line in fh:
@@ -143,6 +167,8 @@ def iter_raw(path: str, fmt: str) -> Iterator[str | dict]:
         return _csv_rows(path, ",")
     if fmt == "tsv":
         return _csv_rows(path, "\t")
+    if fmt == "smi":
+        return _smi_rows(path)
     if fmt == "jsonl":
         return _jsonl_lines(path)
     if fmt == "parquet":
@@ -243,6 +269,8 @@ def parse_record(raw: Any, fmt: str, options: dict | None = None) -> dict:
         return parse_json_line(raw)
     if fmt in ("csv", "tsv"):
         return parse_row(raw, options.get("extra_cells", "reject"))
+    if fmt == "smi":
+        return parse_row(raw)
     if fmt == "parquet":
         return dict(raw)
     if fmt == "uniprot_dat":

@@ -319,3 +319,36 @@ def test_uniprot_entries_with_an_afdb_structure_get_three_views_and_a_3d_composi
     assert u.first("prot3d") == list(range(60))
     assert u.first("protein") == "MSKIAVLGAGGVGKTTLLRALAEQLNAPFVELDDLIEQRSGLSIPEIFAEHGEEGFRRLE"
     assert not u.errors and len(u.text.split("\n")) >= 3  # annotations around the two views
+
+
+# ---------------------------------------------------------------- ZINC20 / .smi
+
+def test_zinc20_smi_tranche_header_names_the_columns_and_bad_rows_are_rejected():
+    every_view = {"views": {"smiles": 1.0, "selfies": 1.0, "mol3d": 0.0}}
+    accepted, rejected = run_builder("molecule", "smi", FIX / "zinc20_sample.smi", every_view)
+    rows = [l.split() for l in (FIX / "zinc20_sample.smi").read_text().splitlines()[1:] if l.strip()]
+    assert len(accepted) + len(rejected) == len(rows) == 8  # the header is not a record; blank lines are not
+    assert list(rejected) == ["zinc20_sample.smi#3"] and "RDKit cannot parse" in rejected["zinc20_sample.smi#3"]
+    good = [r for i, r in enumerate(rows) if i != 3]
+    for (where, instances), (smiles, _zinc_id) in zip(accepted, good):
+        u = unwrap(instances[0]["text"])
+        assert not u.errors, (where, u.errors)
+        assert u.values("smiles") == [canon(smiles)]
+        assert canon(sf.decoder(u.values("selfies")[0])) == canon(smiles)
+    indole = unwrap(accepted[-1][1][0]["text"]).values("selfies")[0]
+    assert "[NH1]" in indole  # aromatic N-H: the symbol the committed vocabulary was missing
+
+
+def test_smi_rows_without_header_and_names_with_spaces(tmp_path):
+    path = tmp_path / "nci.smi"
+    path.write_text("CCO ethanol\nc1ccccc1 benzene ring name\nCC\n")
+    rows = [parse_record(r.raw, "smi") for r in iter_records([str(path)], "smi")]
+    assert rows == [{"smiles": "CCO", "name": "ethanol"},
+                    {"smiles": "c1ccccc1", "name": "benzene ring name"},
+                    {"smiles": "CC", "name": None}]
+    tranche = tmp_path / "t.smi"
+    tranche.write_text("SMILES zinc_id mwt logp\nCCO ZINC000000000682 46.069 -0.3135\n")
+    (row,) = [parse_record(r.raw, "smi") for r in iter_records([str(tranche)], "smi")]
+    assert row == {"smiles": "CCO", "zinc_id": "ZINC000000000682", "mwt": "46.069", "logp": "-0.3135"}
+    text = BUILDERS["molecule"].function(row, random.Random(0), {"fields": {"properties": 1.0}})[0]["text"]
+    assert "Molecular weight: 46.07 g/mol" in text.split("\n") and "LogP: -0.31" in text.split("\n")
