@@ -3,6 +3,7 @@ statistics of stochastic composition."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import Counter
@@ -352,3 +353,15 @@ def test_smi_rows_without_header_and_names_with_spaces(tmp_path):
     assert row == {"smiles": "CCO", "zinc_id": "ZINC000000000682", "mwt": "46.069", "logp": "-0.3135"}
     text = BUILDERS["molecule"].function(row, random.Random(0), {"fields": {"properties": 1.0}})[0]["text"]
     assert "Molecular weight: 46.07 g/mol" in text.split("\n") and "LogP: -0.31" in text.split("\n")
+
+
+def test_production_zinc20_card_builds_plain_and_gzipped_tranches(tmp_path):
+    from biomatrix_plugin.corpus.build import build_card
+    from biomatrix_plugin.corpus.registry import load_card
+
+    repo = Path(__file__).resolve().parents[2]
+    m = build_card(load_card(repo / "data_registry" / "cards" / "zinc20.yaml"), tmp_path, n_shards=2,
+                   data_root=repo / "tests" / "corpus" / "smoke_root", progress=False)
+    assert (m["totals"]["records"], m["totals"]["written"], m["totals"]["rejected"]) == (7, 6, 1)
+    texts = [json.loads(l)["text"] for p in sorted((tmp_path / "zinc20").glob("*.jsonl")) for l in p.read_text().splitlines()]
+    assert len(texts) == 6 and all(unwrap(t).segments and not unwrap(t).errors for t in texts)
