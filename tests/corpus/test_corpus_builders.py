@@ -365,3 +365,27 @@ def test_production_zinc20_card_builds_plain_and_gzipped_tranches(tmp_path):
     assert (m["totals"]["records"], m["totals"]["written"], m["totals"]["rejected"]) == (7, 6, 1)
     texts = [json.loads(l)["text"] for p in sorted((tmp_path / "zinc20").glob("*.jsonl")) for l in p.read_text().splitlines()]
     assert len(texts) == 6 and all(unwrap(t).segments and not unwrap(t).errors for t in texts)
+
+
+def test_selfies_emitted_by_the_molecule_cards_are_all_committed_vocabulary_tokens(tmp_path):
+    """What the production molecule cards write must tokenize one token per SELFIES symbol with the
+    committed vocabulary (a kekulé-vs-aromatic mismatch once left [NH1] out of it)."""
+    from biomatrix_plugin.corpus.build import build_card
+    from biomatrix_plugin.corpus.registry import load_card
+    from biomatrix_plugin.serialization import split_selfies
+    from biomatrix_plugin.vocabulary import load_vocabulary
+
+    repo = Path(__file__).resolve().parents[2]
+    vocab = set(load_vocabulary(None).selfies_tokens) | {"."}
+    symbols = Counter()
+    for name in ("pubchem_compounds", "zinc20", "moltextnet", "bindingdb"):
+        build_card(load_card(repo / "data_registry" / "cards" / f"{name}.yaml"), tmp_path, n_shards=1,
+                   data_root=repo / "tests" / "corpus" / "smoke_root", progress=False)
+        for path in (tmp_path / name).glob("*.jsonl"):
+            for line in path.read_text().splitlines():
+                u = unwrap(json.loads(line)["text"])
+                assert not u.errors, (name, u.errors)
+                for s in u.values("selfies"):
+                    symbols.update(split_selfies(s))
+    assert sum(symbols.values()) > 100
+    assert set(symbols) <= vocab, set(symbols) - vocab
