@@ -225,7 +225,8 @@ def _directions(name: str, ref: dict, i: int) -> list[tuple[str, int]]:
 
 
 def _optimisation(name: str, predictions: list, references: list, notation: str, *, weighted: bool = False,
-                  thresholds: dict[str, float] | None = None) -> MetricResult:
+                  thresholds: dict[str, float] | None = None,
+                  ranges: dict[str, tuple[float, float]] | None = None) -> MetricResult:
     successes, sims, bad = [], [], 0
     for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
         ref = _ref_object(name, ref, i, ("molecule", "property"))
@@ -243,10 +244,13 @@ def _optimisation(name: str, predictions: list, references: list, notation: str,
         ok = True
         for prop, sign, fn in oracles:
             delta = sign * (fn(mol) - fn(source))
+            key = canonical_name(prop)
             if thresholds is None:
                 ok &= delta > 0
+            elif key in (ranges or {}) and key not in thresholds:
+                low, high = ranges[key]
+                ok &= low < delta < high
             else:
-                key = canonical_name(prop)
                 if key not in thresholds:
                     return MetricResult.not_computed(
                         name, f"no strict threshold for property {prop!r}; pass --option threshold_{key}=VALUE",
@@ -276,8 +280,11 @@ def correct_loose(predictions: list, references: list, notation: str = "auto") -
 
 
 # strict-criterion minimum changes stated in the report's §6.1.8 (ΔQED >= 0.1, Δacceptor >= 1); donors as
-# acceptors. Others (solubility's target range, BBBP, hERG) must be given as options.
+# acceptors. BBBP and hERG must be given as options.
 STRICT_THRESHOLDS = {"qed": 0.1, "hba": 1.0, "hbd": 1.0}
+# DrugAssist's evaluation (evaluate/small_molecule_editing.py, task esol+ under --constraint strict) counts a
+# solubility optimisation as correct only when 0.5 < (output - input) < 1.5, both ends exclusive
+STRICT_ESOL_RANGE = (0.5, 1.5)
 
 
 @register("correct_strict", family="molecules",
@@ -286,13 +293,24 @@ STRICT_THRESHOLDS = {"qed": 0.1, "hba": 1.0, "hbd": 1.0}
                    "threshold_hba": OptionSpec(float, 1.0, "minimum H-bond acceptor change"),
                    "threshold_hbd": OptionSpec(float, 1.0, "minimum H-bond donor change"),
                    "threshold_logp": OptionSpec(float, float("nan"), "minimum logP change (no default)"),
-                   "threshold_esol": OptionSpec(float, float("nan"), "minimum predicted solubility change (no default)"),
+                   "esol_range_low": OptionSpec(float, STRICT_ESOL_RANGE[0], "solubility: the change must exceed this "
+                                                                             "(DrugAssist: 0.5)"),
+                   "esol_range_high": OptionSpec(float, STRICT_ESOL_RANGE[1], "solubility: the change must stay below "
+                                                                              "this (DrugAssist: 1.5)"),
+                   "threshold_esol": OptionSpec(float, float("nan"), "if set, solubility uses this minimum change "
+                                                                     "instead of the range"),
                    "threshold_bbbp": OptionSpec(float, float("nan"), "minimum predicted BBBP change (no default)"),
                    "threshold_herg": OptionSpec(float, float("nan"), "minimum predicted hERG change (no default)")},
-          definition="MolOpt-Instructions strict criterion: every property moved by at least its threshold (ΔQED>=0.1, Δacceptor>=1, ...)")
-def correct_strict(predictions: list, references: list, notation: str = "auto", **thresholds: float) -> MetricResult:
+          definition="MolOpt-Instructions strict criterion: every property moved by at least its threshold (ΔQED>=0.1, "
+                     "Δacceptor>=1, ...); solubility's change inside (0.5, 1.5) as DrugAssist's evaluation")
+def correct_strict(predictions: list, references: list, notation: str = "auto", esol_range_low: float = 0.5,
+                   esol_range_high: float = 1.5, **thresholds: float) -> MetricResult:
+    if not esol_range_low < esol_range_high:
+        raise EvalInputError(f"correct_strict: esol_range_low={esol_range_low} must be below "
+                             f"esol_range_high={esol_range_high}")
     given = {k.removeprefix("threshold_"): v for k, v in thresholds.items() if v == v}  # drop NaN = unset
-    return _optimisation("correct_strict", predictions, references, notation, thresholds=given)
+    return _optimisation("correct_strict", predictions, references, notation, thresholds=given,
+                         ranges={"esol": (esol_range_low, esol_range_high)})
 
 
 # ------------------------------------------------------------------ property-conditioned generation

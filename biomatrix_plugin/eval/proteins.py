@@ -9,6 +9,10 @@ Self-consistency metrics (scTM, scRMSD, pLDDT) need a structure predictor (ESMFo
 perplexity needs a language model: both are weights + GPU that this package cannot ship. They run through
 an injected :class:`StructurePredictor` / :class:`SequenceScorer` (``set_structure_predictor``,
 ``set_sequence_scorer``); without one they report ``not_computed`` with the reason.
+
+The text-conditioned design metrics of the ProDVa protocol (Rep, % pLDDT > 70, PAE, ProTrek, retrieval
+accuracy, ...) live in :mod:`.protein_design`, imported at the end of this module so that they register
+with this family.
 """
 
 from __future__ import annotations
@@ -168,9 +172,14 @@ def rmsd(predictions: list, references: list) -> MetricResult:
 # ------------------------------------------------------------------ self-consistency (injected models)
 
 class StructurePredictor(Protocol):
-    """A folding model (e.g. ESMFold): sequence -> (CA coordinates (N, 3), mean pLDDT 0-100)."""
+    """A folding model (e.g. ESMFold): sequence -> (CA coordinates (N, 3), mean pLDDT 0-100).
 
-    def fold(self, sequence: str) -> tuple[np.ndarray, float]: ...
+    ``fold`` may also return a third element, the predicted aligned error: the (N, N) PAE matrix in
+    Angstrom or its mean (a number). Predictors that return only two elements work for every metric but
+    ``pae`` / ``pae_lt10_pct``, which then report ``not_computed``.
+    """
+
+    def fold(self, sequence: str) -> tuple[np.ndarray, float] | tuple[np.ndarray, float, Any]: ...
 
 
 class SequenceScorer(Protocol):
@@ -197,15 +206,32 @@ def set_sequence_scorer(scorer: SequenceScorer | None) -> None:
     _SCORER = scorer
 
 
-def _fold_all(name: str, predictions: list) -> tuple[list[tuple[int, str, np.ndarray, float]], int]:
+def mean_pae(pae: Any) -> float:
+    """One number per design: the mean of the PAE matrix (as PDFBench reduces ESMFold's), or the number given."""
+    arr = np.asarray(pae, dtype=np.float64)
+    if arr.ndim == 0 or (arr.ndim == 2 and arr.shape[0] == arr.shape[1] and arr.size):
+        return float(arr.mean())
+    raise EvalInputError(f"structure predictor returned a PAE of shape {arr.shape}; expected a number or an (N, N) matrix")
+
+
+def _fold(sequence: str) -> tuple[np.ndarray, float, float | None]:
+    out = _PREDICTOR.fold(sequence)
+    if not isinstance(out, (tuple, list)) or len(out) not in (2, 3):
+        raise EvalInputError("structure predictor: fold() must return (coords, plddt) or (coords, plddt, pae), "
+                             f"got {type(out).__name__}")
+    pae = mean_pae(out[2]) if len(out) == 3 and out[2] is not None else None
+    return np.asarray(out[0], dtype=np.float64), float(out[1]), pae
+
+
+def _fold_all(name: str, predictions: list) -> tuple[list[tuple[int, str, np.ndarray, float, float | None]], int]:
+    """(index, sequence, CA coords, mean pLDDT, mean PAE or None) per parsable prediction, and the unparsable count."""
     out, bad = [], 0
     for i, p in enumerate(predictions):
         seq = protein_sequence(p)
         if not seq:
             bad += 1
             continue
-        coords, plddt = _PREDICTOR.fold(seq)
-        out.append((i, seq, np.asarray(coords, dtype=np.float64), float(plddt)))
+        out.append((i, seq, *_fold(seq)))
     return out, bad
 
 
@@ -216,7 +242,7 @@ def _self_consistency(name: str, predictions: list, references: list, score, sam
         return MetricResult.not_computed(name, NO_PREDICTOR, len(predictions))
     folded, bad = _fold_all(name, predictions)
     scores = []
-    for i, _, coords, _ in folded:
+    for i, _, coords, _, _ in folded:
         ref = ca_coordinates(references[i])
         if ref is None:
             raise EvalInputError(f"{name}: reference item {i + 1} is not a CA trace")
@@ -267,3 +293,7 @@ def ppl(predictions: list) -> MetricResult:
     if not values:
         return MetricResult.not_computed("ppl", "no parsable generated sequence", len(predictions), bad)
     return MetricResult("ppl", float(np.mean(values)), len(predictions), bad)
+
+
+# the design metrics register into this family; imported last because they use the helpers above
+from . import protein_design  # noqa: E402,F401

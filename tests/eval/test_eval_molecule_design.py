@@ -80,7 +80,8 @@ def test_strict_thresholds_and_missing_oracles():
     register_property("solubility", lambda mol: -mol.GetNumAtoms())  # stand-in for an ESOL predictor
     try:
         assert compute("correct_loose", ["CO"], solubility).value == 1.0
-        assert compute("correct_strict", ["CO"], solubility).status == "not_computed"
+        # change -2 - (-3) = 1 lies inside DrugAssist's strict solubility range (0.5, 1.5)
+        assert compute("correct_strict", ["CO"], solubility).value == 1.0
         assert compute("correct_strict", ["CO"], solubility, threshold_esol="1").value == 1.0
     finally:
         register_property("solubility", None)
