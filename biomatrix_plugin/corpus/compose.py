@@ -1,8 +1,9 @@
 """Stochastic composition (report §3.1): optional fields are included with a configured probability and
 interchangeable components are emitted in a random order, so the model never sees one fixed schema.
 
-Randomness comes from a per-record ``random.Random`` seeded by (build seed, dataset, record position), so
-an instance does not depend on how records were split into shards or which worker built them.
+Randomness comes from a per-record ``random.Random`` seeded by (build seed, dataset, input file name, record
+position), so an instance does not depend on how records were split into shards or which worker built them,
+nor on the directory the inputs sit in.
 """
 
 from __future__ import annotations
