@@ -226,7 +226,8 @@ def _directions(name: str, ref: dict, i: int) -> list[tuple[str, int]]:
 
 def _optimisation(name: str, predictions: list, references: list, notation: str, *, weighted: bool = False,
                   thresholds: dict[str, float] | None = None,
-                  ranges: dict[str, tuple[float, float]] | None = None) -> MetricResult:
+                  ranges: dict[str, tuple[float, float]] | None = None,
+                  inclusive: bool = True, saturation: bool = False) -> MetricResult:
     successes, sims, bad = [], [], 0
     for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
         ref = _ref_object(name, ref, i, ("molecule", "property"))
@@ -243,10 +244,13 @@ def _optimisation(name: str, predictions: list, references: list, notation: str,
             continue
         ok = True
         for prop, sign, fn in oracles:
-            delta = sign * (fn(mol) - fn(source))
+            before = fn(source)
+            delta = sign * (fn(mol) - before)
             key = canonical_name(prop)
             if thresholds is None:
                 ok &= delta > 0
+            elif saturation and delta > 0 and _saturated(key, sign, before):
+                continue  # DrugAssist: a property already near its bound only has to move the right way
             elif key in (ranges or {}) and key not in thresholds:
                 low, high = ranges[key]
                 ok &= low < delta < high
@@ -255,7 +259,7 @@ def _optimisation(name: str, predictions: list, references: list, notation: str,
                     return MetricResult.not_computed(
                         name, f"no strict threshold for property {prop!r}; pass --option threshold_{key}=VALUE",
                         len(predictions))
-                ok &= delta >= thresholds[key]
+                ok &= delta >= thresholds[key] if inclusive else delta > thresholds[key]
         successes.append(float(ok))
         sims.append(similarity_2048(source, mol))
     return _summarise(name, successes, sims, bad, weighted, "similarity")
@@ -279,9 +283,19 @@ def correct_loose(predictions: list, references: list, notation: str = "auto") -
     return _optimisation("correct_loose", predictions, references, notation)
 
 
-# strict-criterion minimum changes stated in the report's §6.1.8 (ΔQED >= 0.1, Δacceptor >= 1); donors as
-# acceptors. BBBP and hERG must be given as options.
-STRICT_THRESHOLDS = {"qed": 0.1, "hba": 1.0, "hbd": 1.0}
+# Strict-criterion thresholds of DrugAssist's evaluation (evaluate/small_molecule_editing.py,
+# task2threshold_list): QED, BBBP and hERG 0.1, acceptors and donors 1. Its code compares
+# `output > input + threshold`, so an integer count must grow by 2, as its strict prompts ask ("by at
+# least 2"); the report's paraphrase "ΔQED >= 0.1, Δacceptor >= 1" is available as comparison=ge.
+STRICT_THRESHOLDS = {"qed": 0.1, "hba": 1.0, "hbd": 1.0, "bbbp": 0.1, "herg": 0.1}
+# DrugAssist also accepts any move in the right direction from QED or BBBP above 0.9 and from hERG below
+# 0.1, where the threshold could not be cleared.
+SATURATION = {("qed", 1): 0.9, ("bbbp", 1): 0.9, ("herg", -1): 0.1}
+
+
+def _saturated(key: str, sign: int, before: float) -> bool:
+    bound = SATURATION.get((key, sign))
+    return bound is not None and (before > bound if sign > 0 else before < bound)
 # DrugAssist's evaluation (evaluate/small_molecule_editing.py, task esol+ under --constraint strict) counts a
 # solubility optimisation as correct only when 0.5 < (output - input) < 1.5, both ends exclusive
 STRICT_ESOL_RANGE = (0.5, 1.5)
@@ -299,18 +313,29 @@ STRICT_ESOL_RANGE = (0.5, 1.5)
                                                                               "this (DrugAssist: 1.5)"),
                    "threshold_esol": OptionSpec(float, float("nan"), "if set, solubility uses this minimum change "
                                                                      "instead of the range"),
-                   "threshold_bbbp": OptionSpec(float, float("nan"), "minimum predicted BBBP change (no default)"),
-                   "threshold_herg": OptionSpec(float, float("nan"), "minimum predicted hERG change (no default)")},
-          definition="MolOpt-Instructions strict criterion: every property moved by at least its threshold (ΔQED>=0.1, "
-                     "Δacceptor>=1, ...); solubility's change inside (0.5, 1.5) as DrugAssist's evaluation")
+                   "threshold_bbbp": OptionSpec(float, STRICT_THRESHOLDS["bbbp"], "minimum predicted BBBP change"),
+                   "threshold_herg": OptionSpec(float, STRICT_THRESHOLDS["herg"], "minimum predicted hERG change"),
+                   "comparison": OptionSpec(str, "gt", "gt: change > threshold (DrugAssist's code); ge: change >= "
+                                                       "threshold (the report's wording)"),
+                   "saturation": OptionSpec(str, "true", "true: QED/BBBP above 0.9 or hERG below 0.1 only has to "
+                                                         "move the right way (DrugAssist)")},
+          definition="MolOpt-Instructions strict criterion as DrugAssist's evaluation: every property moved by more "
+                     "than its threshold (QED, BBBP, hERG 0.1; acceptors, donors 1), saturated properties excepted; "
+                     "solubility's change inside (0.5, 1.5)")
 def correct_strict(predictions: list, references: list, notation: str = "auto", esol_range_low: float = 0.5,
-                   esol_range_high: float = 1.5, **thresholds: float) -> MetricResult:
+                   esol_range_high: float = 1.5, comparison: str = "gt", saturation: str = "true",
+                   **thresholds: float) -> MetricResult:
     if not esol_range_low < esol_range_high:
         raise EvalInputError(f"correct_strict: esol_range_low={esol_range_low} must be below "
                              f"esol_range_high={esol_range_high}")
+    if comparison not in ("gt", "ge"):
+        raise EvalInputError(f"correct_strict: comparison={comparison!r} must be gt or ge")
+    if str(saturation).lower() not in ("true", "false"):
+        raise EvalInputError(f"correct_strict: saturation={saturation!r} must be true or false")
     given = {k.removeprefix("threshold_"): v for k, v in thresholds.items() if v == v}  # drop NaN = unset
     return _optimisation("correct_strict", predictions, references, notation, thresholds=given,
-                         ranges={"esol": (esol_range_low, esol_range_high)})
+                         ranges={"esol": (esol_range_low, esol_range_high)}, inclusive=comparison == "ge",
+                         saturation=str(saturation).lower() == "true")
 
 
 # ------------------------------------------------------------------ property-conditioned generation

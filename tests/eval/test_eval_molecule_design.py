@@ -69,10 +69,11 @@ def test_optimisation_directions_and_instruction_text():
 
 def test_strict_thresholds_and_missing_oracles():
     refs = [{"molecule": "CCO", "property": "acceptor", "direction": "increase"}] * 2
-    # ethylene glycol has one more acceptor than ethanol (delta = 1 >= 1); propanol has the same count
-    r = compute("correct_strict", ["OCCO", "CCCO"], refs)
-    assert r.value == pytest.approx(0.5)
-    r = compute("correct_strict", ["OCCO"], refs[:1], threshold_hba="2")
+    # ethylene glycol has one more acceptor than ethanol (delta = 1, which is >= 1 but not > 1); propanol
+    # has the same count; glycerol has two more
+    assert compute("correct_strict", ["OCCO", "CCCO"], refs, comparison="ge").value == pytest.approx(0.5)
+    assert compute("correct_strict", ["OCCO", "OCC(O)CO"], refs).value == pytest.approx(0.5)
+    r = compute("correct_strict", ["OCCO"], refs[:1], threshold_hba="2", comparison="ge")
     assert r.value == 0.0
     solubility = [{"molecule": "CCO", "property": "solubility", "direction": "increase"}]
     r = compute("correct_loose", ["OCCO"], solubility)
@@ -82,7 +83,8 @@ def test_strict_thresholds_and_missing_oracles():
         assert compute("correct_loose", ["CO"], solubility).value == 1.0
         # change -2 - (-3) = 1 lies inside DrugAssist's strict solubility range (0.5, 1.5)
         assert compute("correct_strict", ["CO"], solubility).value == 1.0
-        assert compute("correct_strict", ["CO"], solubility, threshold_esol="1").value == 1.0
+        assert compute("correct_strict", ["CO"], solubility, threshold_esol="1").value == 0.0  # 1 is not > 1
+        assert compute("correct_strict", ["CO"], solubility, threshold_esol="1", comparison="ge").value == 1.0
     finally:
         register_property("solubility", None)
 
