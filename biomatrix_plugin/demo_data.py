@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .serialization import SerializationError, smiles_to_selfies, wrap_protein, wrap_selfies, wrap_smiles
+from .serialization import SerializationError, smiles_to_selfies, validate_smiles, wrap_protein, wrap_selfies, wrap_smiles
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_FASTA = REPO / "examples" / "proteins.fasta"
@@ -74,8 +74,9 @@ def build_demo_data(out_dir: str | Path, n_molecules: int = 400, seed: int = 0) 
         for lineno, line in enumerate(fh, start=1):
             if len(s2s) >= n_molecules:
                 break
-            smiles = line.split()[0]
             try:
+                # canonical form, as the corpus builders write it and as the vocabulary was counted
+                smiles = validate_smiles(line.split()[0], canonicalize=True)
                 smiles_to_selfies(smiles)
                 cpt.append({"text": _molecule_text(smiles, rng)})
             except SerializationError as exc:

@@ -122,3 +122,18 @@ def test_vocab_build_counts_selfies_of_the_canonical_smiles_the_corpus_emits(tmp
     emitted = molecule_views({"smiles": kekule}, {}, want_3d=False).selfies
     assert set(sf.split_selfies(emitted)) <= set(counts.selfies)
     assert "[NH1]" in counts.selfies and emitted == sf.encoder(Chem.MolToSmiles(Chem.MolFromSmiles(kekule)))
+
+
+def test_demo_molecules_all_serialize_with_the_committed_vocabulary(tmp_path):
+    """The demo writes canonical SMILES (as the corpus builders do), so every one of its molecules has a
+    SELFIES inside the committed vocabulary; NCI's raw kekulé forms would need symbols such as [PH0]."""
+    import json
+
+    from biomatrix_plugin.demo_data import build_demo_data
+    from biomatrix_plugin.formatting import render
+
+    counts = build_demo_data(tmp_path, n_molecules=400)
+    assert counts.rejected == [] and counts.written["sft_smiles2selfies"] == 400
+    for line in (tmp_path / "sft_smiles2selfies.jsonl").read_text().splitlines()[:50]:
+        row = json.loads(line)
+        assert render(row["output"], row).startswith("<|mol_sfi_start|>")
