@@ -30,7 +30,7 @@ from typing import Any, Iterable, Protocol
 import numpy as np
 
 from . import proteins
-from .proteins import NO_PREDICTOR, protein_sequence
+from .proteins import NO_PREDICTOR, parsed_sequences, protein_sequence
 from .registry import EvalInputError, MetricResult, OptionSpec, register
 
 
@@ -82,13 +82,9 @@ def rep_n(sequence: str, n: int) -> float:
 def rep(predictions: list, method: str = "repeat", n: int = 2) -> MetricResult:
     if n < 1:
         raise EvalInputError(f"rep: option n={n} must be >= 1")
-    values, bad = [], 0
-    for p in predictions:
-        seq = protein_sequence(p)
-        if not seq:
-            bad += 1
-            continue
-        values.append(repeat_fraction(seq) if method == "repeat" else rep_n(seq, n))
+    _, seqs = parsed_sequences(predictions)
+    values = [repeat_fraction(seq) if method == "repeat" else rep_n(seq, n) for seq in seqs]
+    bad = len(predictions) - len(seqs)
     if not values:
         return MetricResult.not_computed("rep", "no parsable designed sequence", len(predictions), bad)
     return MetricResult("rep", float(np.mean(values)), len(predictions), bad,
@@ -339,22 +335,12 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.where(norm == 0, 1.0, norm)
 
 
-def _parsed(predictions: list) -> tuple[list[int], list[str]]:
-    keep, seqs = [], []
-    for i, p in enumerate(predictions):
-        seq = protein_sequence(p)
-        if seq:
-            keep.append(i)
-            seqs.append(seq)
-    return keep, seqs
-
-
 def _protrek_cosines(name: str, predictions: list, references: list, text: str, max_length: int):
     """(indices of parsable designs, text x design cosine matrix over them) with ProTrek embeddings."""
     if max_length < 1:
         raise EvalInputError(f"{name}: option max_length={max_length} must be >= 1")
     texts = _texts(name, references, text)
-    keep, seqs = _parsed(predictions)
+    keep, seqs = parsed_sequences(predictions)
     if not keep:
         return keep, None
     model = _MODELS["protrek"]
@@ -433,7 +419,7 @@ def keyword_recovery_pct(predictions: list, references: list) -> MetricResult:
     annotator = _MODELS["interpro"]
     if annotator is None:
         return MetricResult.not_computed(name, NO_INTERPRO, len(predictions))
-    keep, seqs = _parsed(predictions)
+    keep, seqs = parsed_sequences(predictions)
     to_scan, ref_sets = [], []
     for i, r in enumerate(references, start=1):
         if isinstance(r, list):
@@ -475,7 +461,7 @@ def evollama_pct(predictions: list, references: list, text: str = "as_is") -> Me
     if _MODELS["describer"] is None or _MODELS["text"] is None:
         return MetricResult.not_computed(name, NO_EVOLLAMA, len(predictions))
     texts = _texts(name, references, text)
-    keep, seqs = _parsed(predictions)
+    keep, seqs = parsed_sequences(predictions)
     bad = len(predictions) - len(keep)
     if not keep:
         return MetricResult.not_computed(name, "no parsable designed sequence", len(predictions), bad)

@@ -223,16 +223,21 @@ def _fold(sequence: str) -> tuple[np.ndarray, float, float | None]:
     return np.asarray(out[0], dtype=np.float64), float(out[1]), pae
 
 
-def _fold_all(name: str, predictions: list) -> tuple[list[tuple[int, str, np.ndarray, float, float | None]], int]:
-    """(index, sequence, CA coords, mean pLDDT, mean PAE or None) per parsable prediction, and the unparsable count."""
-    out, bad = [], 0
+def parsed_sequences(predictions: list) -> tuple[list[int], list[str]]:
+    """Indices and sequences of the predictions that parse as proteins; the rest count as invalid."""
+    keep, seqs = [], []
     for i, p in enumerate(predictions):
         seq = protein_sequence(p)
-        if not seq:
-            bad += 1
-            continue
-        out.append((i, seq, *_fold(seq)))
-    return out, bad
+        if seq:
+            keep.append(i)
+            seqs.append(seq)
+    return keep, seqs
+
+
+def _fold_all(name: str, predictions: list) -> tuple[list[tuple[int, str, np.ndarray, float, float | None]], int]:
+    """(index, sequence, CA coords, mean pLDDT, mean PAE or None) per parsable prediction, and the unparsable count."""
+    keep, seqs = parsed_sequences(predictions)
+    return [(i, seq, *_fold(seq)) for i, seq in zip(keep, seqs)], len(predictions) - len(seqs)
 
 
 def _self_consistency(name: str, predictions: list, references: list, score, same_length: bool,
@@ -283,13 +288,8 @@ def plddt(predictions: list) -> MetricResult:
 def ppl(predictions: list) -> MetricResult:
     if _SCORER is None:
         return MetricResult.not_computed("ppl", NO_SCORER, len(predictions))
-    values, bad = [], 0
-    for p in predictions:
-        seq = protein_sequence(p)
-        if not seq:
-            bad += 1
-            continue
-        values.append(float(_SCORER.perplexity(seq)))
+    _, seqs = parsed_sequences(predictions)
+    values, bad = [float(_SCORER.perplexity(seq)) for seq in seqs], len(predictions) - len(seqs)
     if not values:
         return MetricResult.not_computed("ppl", "no parsable generated sequence", len(predictions), bad)
     return MetricResult("ppl", float(np.mean(values)), len(predictions), bad)
