@@ -47,13 +47,17 @@ def test_recipe_static(path):
 def test_production_cpt_matches_the_report():
     for name in ("cpt_4b.yaml", "cpt_1.7b.yaml"):
         cfg = yaml.safe_load((REPO / "recipes" / name).read_text())
-        assert cfg["stage"] == "pt" and cfg["packing"] is True and cfg["cutoff_len"] == 8192
+        # packing comes from stage pt; an explicit `packing: true` would shorten blocks to 8,191 tokens
+        assert cfg["stage"] == "pt" and "packing" not in cfg and cfg["cutoff_len"] == 8192
         assert cfg["learning_rate"] == 2.0e-4 and cfg["lr_scheduler_type"] == "cosine" and cfg["warmup_steps"] == 2000
         assert cfg["num_train_epochs"] == 1.0 and cfg["bf16"] and cfg["flash_attn"] == "fa2"
         assert cfg["enable_liger_kernel"] and "new_special_tokens_config" not in cfg
     sft = yaml.safe_load((REPO / "recipes" / "sft_4b.yaml").read_text())
     assert sft["learning_rate"] == 5.0e-5 and sft["warmup_ratio"] == 0.1 and sft["cutoff_len"] == 2048
     assert sft["neat_packing"] is True and sft["template"].startswith("qwen3")
+    for name in ("sft_4b.yaml", "sft_1.7b.yaml"):  # fa2 + neat packing: LLaMA-Factory asserts one row per device
+        cfg = yaml.safe_load((REPO / "recipes" / name).read_text())
+        assert cfg["flash_attn"] != "fa2" or not cfg["neat_packing"] or cfg["per_device_train_batch_size"] == 1
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.relative_to(REPO / "recipes").as_posix())
@@ -66,7 +70,10 @@ def test_recipe_passes_llamafactory_parser(path, tiny_extended_model, tmp_path, 
     cfg.update(model_name_or_path=str(tiny_extended_model), output_dir=str(tmp_path / "out"), use_cpu=True)
     model_args, data_args, training_args, finetuning_args, _ = get_train_args(cfg)
     assert finetuning_args.stage == cfg["stage"]
-    assert data_args.cutoff_len in (cfg["cutoff_len"], cfg["cutoff_len"] - 1)  # packing reserves one
+    # an explicit packing/neat_packing makes 0.9.5 reserve one token; stage pt packs without that
+    expected = cfg["cutoff_len"] - 1 if (cfg.get("packing") or cfg.get("neat_packing")) else cfg["cutoff_len"]
+    assert data_args.cutoff_len == expected
+    assert data_args.packing is (cfg["stage"] == "pt" or bool(cfg.get("neat_packing")) or bool(cfg.get("packing")))
     assert training_args.learning_rate == cfg["learning_rate"]
 
 
