@@ -8,7 +8,10 @@ single-bond length + 10 pm, double below the double-bond length + 5 pm, triple b
 bonds and sanitises it; ``complete=true`` also requires one connected fragment (V&C).
 
 An item is a 3D molecule: ``{"atoms": ["C", "H", ...], "coords": [[x, y, z], ...]}`` (Angstrom; also
-``symbols``/``positions``), a MOL block string, or the path of a ``.mol``/``.sdf``/``.xyz`` file.
+``symbols``/``positions``), a MOL block string, or the path of a ``.mol``/``.sdf``/``.xyz`` file. An SDF
+(path or text) contributes every record it holds as one molecule, so ``n_items`` counts molecules, not
+lines: ``biomatrix mol3d decode`` writes all generated molecules into one SDF. A molecule with an atom
+symbol that is no element (``X``, lowercase ``c``) is unreadable and counted in ``n_invalid``.
 
 The bond-length / bond-angle / dihedral MMDs (bottom of this module) compare a generated set with a
 reference set per geometric type; there an SDF path or text contributes every record it holds.
@@ -17,6 +20,7 @@ reference set per geometric type; there an SDF path or text contributes every re
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,28 +60,55 @@ def bond_order(a: str, b: str, distance_angstrom: float) -> int:
 
 
 def read_3d(item: Any) -> tuple[list[str], np.ndarray] | None:
-    """(element symbols, N x 3 coordinates) or None when the item is not a usable 3D molecule."""
+    """(element symbols, N x 3 coordinates) of ONE molecule, or None when the item is not a usable 3D molecule.
+
+    An SDF holding several records gives its first one here; the metrics use :func:`read_3d_all`."""
+    return read_3d_all(item)[0]
+
+
+def read_3d_all(item: Any) -> list[tuple[list[str], np.ndarray] | None]:
+    """Every molecule of an item (several for a multi-record SDF path or text); None marks an unreadable one."""
     if isinstance(item, dict):
         atoms = item.get("atoms", item.get("symbols"))
         coords = item.get("coords", item.get("positions"))
         try:
             arr = np.asarray(coords, dtype=np.float64)
         except (TypeError, ValueError):
-            return None
+            return [None]
         if not isinstance(atoms, list) or arr.ndim != 2 or arr.shape != (len(atoms), 3) or not len(atoms):
-            return None
-        return [str(a) for a in atoms], arr
+            return [None]
+        return [_checked([str(a) for a in atoms], arr)]
     if not isinstance(item, str) or not item.strip():
-        return None
+        return [None]
     text = item
     if "\n" not in item:
         path = Path(item.strip())
         if not path.is_file():
-            return None
+            return [None]
         text = path.read_text()
         if path.suffix.lower() == ".xyz":
-            return _read_xyz(text)
-    return _read_molblock(text)
+            return [_read_xyz(text)]
+    return [_read_molblock(chunk) for chunk in _sdf_records(text)] or [None]
+
+
+def _sdf_records(text: str) -> list[str]:
+    # the newline after each $$$$ belongs to the delimiter; a record's own first (name) line may be blank
+    return [c for c in re.split(r"\$\$\$\$[^\n]*\n?", text) if c.strip()]
+
+
+@lru_cache(maxsize=1)
+def _element_symbols() -> frozenset[str]:
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    return frozenset(table.GetElementSymbol(z) for z in range(1, 119))
+
+
+def _checked(symbols: list[str], coords: np.ndarray):
+    # RDKit raises on an unknown symbol ("X", aromatic-style "c") when the molecule is built for validity
+    if not all(s in _element_symbols() for s in symbols) or not np.all(np.isfinite(coords)):
+        return None
+    return symbols, coords
 
 
 def _read_xyz(text: str):
@@ -85,7 +116,7 @@ def _read_xyz(text: str):
     try:
         n = int(lines[0].split()[0])
         rows = [lines[2 + i].split() for i in range(n)]
-        return [r[0] for r in rows], np.array([[float(v) for v in r[1:4]] for r in rows])
+        return _checked([r[0] for r in rows], np.array([[float(v) for v in r[1:4]] for r in rows]))
     except (IndexError, ValueError):
         return None
 
@@ -93,10 +124,10 @@ def _read_xyz(text: str):
 def _read_molblock(text: str):
     from rdkit import Chem
 
-    mol = Chem.MolFromMolBlock(text.split("$$$$")[0], removeHs=False, sanitize=False)
+    mol = Chem.MolFromMolBlock(text, removeHs=False, sanitize=False)
     if mol is None or mol.GetNumConformers() == 0:
         return None
-    return [a.GetSymbol() for a in mol.GetAtoms()], np.asarray(mol.GetConformer().GetPositions())
+    return _checked([a.GetSymbol() for a in mol.GetAtoms()], np.asarray(mol.GetConformer().GetPositions()))
 
 
 def bond_matrix(symbols: list[str], coords: np.ndarray) -> np.ndarray:
@@ -120,6 +151,8 @@ def molecule_from_3d(symbols: list[str], coords: np.ndarray, complete: bool = Fa
     """RDKit Mol built from the inferred bonds, sanitised; None when RDKit rejects it."""
     from rdkit import Chem
 
+    if any(s not in _element_symbols() for s in symbols):
+        return None  # not an element: no molecule (RDKit would raise)
     orders = bond_matrix(symbols, coords)
     rw = Chem.RWMol()
     for s in symbols:
@@ -138,7 +171,8 @@ def molecule_from_3d(symbols: list[str], coords: np.ndarray, complete: bool = Fa
 
 
 def _parse_all(predictions: list):
-    parsed = [read_3d(p) for p in predictions]
+    """One entry per molecule (an SDF item expands to its records) and the number unreadable."""
+    parsed = [mol for p in predictions for mol in read_3d_all(p)]
     return parsed, sum(p is None for p in parsed)
 
 
@@ -153,8 +187,8 @@ def atom_stability(predictions: list) -> MetricResult:
             stable += n_stable
             total += len(p[0])
     if total == 0:
-        return MetricResult.not_computed("atom_stability", "no readable 3D molecule", len(predictions), bad)
-    return MetricResult("atom_stability", stable / total, len(predictions), bad, details={"n_atoms": total})
+        return MetricResult.not_computed("atom_stability", "no readable 3D molecule", len(parsed), bad)
+    return MetricResult("atom_stability", stable / total, len(parsed), bad, details={"n_atoms": total})
 
 
 @register("mol_stability", family="molecules", inputs="set",
@@ -164,7 +198,7 @@ def mol_stability(predictions: list) -> MetricResult:
     if not predictions:
         return MetricResult.not_computed("mol_stability", "no predictions")
     stable = sum(stability(*p)[1] for p in parsed if p is not None)
-    return MetricResult("mol_stability", stable / len(predictions), len(predictions), bad)
+    return MetricResult("mol_stability", stable / len(parsed), len(parsed), bad)
 
 
 @register("validity_3d", family="molecules", inputs="set",
@@ -175,7 +209,7 @@ def validity_3d(predictions: list, complete: bool = False) -> MetricResult:
     if not predictions:
         return MetricResult.not_computed("validity_3d", "no predictions")
     valid = sum(molecule_from_3d(*p, complete=complete) is not None for p in parsed if p is not None)
-    return MetricResult("validity_3d", valid / len(predictions), len(predictions), bad,
+    return MetricResult("validity_3d", valid / len(parsed), len(parsed), bad,
                         details={"complete": complete})
 
 
@@ -248,8 +282,7 @@ def median_bandwidth(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, max
 def _records_from_molblocks(text: str) -> list[GeometryRecord | None]:
     from rdkit import Chem
 
-    # the newline after each $$$$ belongs to the delimiter; a record's own first (name) line may be blank
-    chunks = [c for c in re.split(r"\$\$\$\$[^\n]*\n?", text) if c.strip()]
+    chunks = _sdf_records(text)
     records: list[GeometryRecord | None] = []
     for chunk in chunks:
         # bonds as written in the file: no sanitisation, so aromatic bonds stay 1.5 and nothing is re-perceived

@@ -93,3 +93,41 @@ def test_cli_with_jsonl(embedded, tmp_path, capsys):
     path.write_text("\n".join(json.dumps(as_item(m)) for _, m in embedded) + "\n")
     assert main(["eval", "metric", "atom_stability", "--pred", str(path), "--field", "*"]) == 0
     assert json.loads(capsys.readouterr().out)["value"] == 1.0
+
+
+def test_every_sdf_record_is_one_molecule(embedded, tmp_path):
+    # `biomatrix mol3d decode` writes all generated molecules into one SDF: each record must be scored
+    from rdkit import Chem
+
+    _, methane = embedded[0]
+    _, ethanol = embedded[1]
+    stretched = Chem.Mol(ethanol)
+    conf = stretched.GetConformer()
+    for i in range(stretched.GetNumAtoms()):
+        conf.SetAtomPosition(i, conf.GetAtomPosition(i) * 1.5)  # no bond survives: 9 unstable atoms
+    path = tmp_path / "decoded.sdf"
+    with Chem.SDWriter(str(path)) as writer:
+        for mol in (ethanol, stretched, methane):
+            writer.write(mol)
+    for item in (str(path), path.read_text()):
+        r = compute("mol_stability", [item])
+        assert (r.value, r.n_items, r.n_invalid) == (pytest.approx(2 / 3), 3, 0)
+        r = compute("atom_stability", [item])
+        assert r.value == pytest.approx((9 + 5) / (9 + 9 + 5)) and r.n_items == 3
+        assert compute("validity_3d", [item], complete="true").value == pytest.approx(2 / 3)
+    # a broken record in the middle is one invalid molecule, not the loss of the whole file
+    blocks = path.read_text().split("$$$$\n")
+    path.write_text(blocks[0] + "$$$$\nbroken\n\nnot a mol block\n$$$$\n" + blocks[2] + "$$$$\n")
+    r = compute("mol_stability", [str(path)])
+    assert (r.value, r.n_items, r.n_invalid) == (pytest.approx(2 / 3), 3, 1)
+
+
+def test_unknown_element_symbols_count_invalid(embedded):
+    _, ethanol = embedded[1]
+    good = as_item(ethanol)
+    for symbol in ("X", "c"):
+        bad = {"atoms": [symbol if a == "C" else a for a in good["atoms"]], "coords": good["coords"]}
+        r = compute("validity_3d", [good, bad])
+        assert (r.value, r.n_items, r.n_invalid) == (0.5, 2, 1)
+        assert compute("mol_stability", [good, bad]).n_invalid == 1
+        assert molecule_from_3d(bad["atoms"], np.asarray(bad["coords"])) is None
