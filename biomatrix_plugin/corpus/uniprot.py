@@ -14,7 +14,13 @@ from .records import RecordRejected
 # {ECO:0000269|PubMed:12345, ECO:0000305} evidence blocks, and inline literature references
 _EVIDENCE = re.compile(r"\s*\{ECO:[^{}]*\}")
 _PUBMED_PAREN = re.compile(r"\s*\((?:PubMed|DOI|PMID):[^()]*\)")
+# "Evidence={ECO:...};" in structured comments (COFACTOR, CATALYTIC ACTIVITY): nothing is left once the
+# block goes, so the key goes with it
+_EVIDENCE_KEY = re.compile(r"\s*Evidence=\{ECO:[^{}]*\};?")
 _CONTINUATION_SPACE = re.compile(r"\s+")
+_REMOVED = "\x00"  # stands where an evidence block or citation was, until the punctuation is repaired
+# UniProt closes a sentence and then its evidence: "Secreted. {ECO:0000269}." -> "Secreted."
+_PERIOD_AROUND_REMOVED = re.compile(r"\.(?:(?:\s*\x00)+\s*\.)+")
 
 # comment topics kept as annotation fields (others, e.g. MISCELLANEOUS or WEB RESOURCE, are skipped)
 COMMENT_TOPICS = {
@@ -35,8 +41,13 @@ COMMENT_TOPICS = {
 
 
 def strip_evidence(text: str) -> str:
-    text = _EVIDENCE.sub("", text)
-    text = _PUBMED_PAREN.sub("", text)
+    """Drop evidence blocks and literature references without leaving their punctuation behind
+    ("Belongs to the insulin family. {ECO:0000305}." -> "Belongs to the insulin family.")."""
+    text = text.replace(_REMOVED, "")
+    text = _EVIDENCE_KEY.sub(_REMOVED, text)
+    text = _EVIDENCE.sub(_REMOVED, text)
+    text = _PUBMED_PAREN.sub(_REMOVED, text)
+    text = _PERIOD_AROUND_REMOVED.sub(".", text).replace(_REMOVED, "")
     return _CONTINUATION_SPACE.sub(" ", text).strip()
 
 

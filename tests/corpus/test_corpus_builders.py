@@ -218,6 +218,31 @@ def test_uniprot_composite_has_annotations_without_evidence_or_citations():
     assert "Gene: ybeX" in tr_comp["text"] and "Organism: Escherichia coli" in tr_comp["text"]
 
 
+def test_uniprot_evidence_removal_leaves_single_periods():
+    """UniProt closes a sentence, then its evidence ("Secreted. {ECO:...}."): one period must remain."""
+    from biomatrix_plugin.corpus.uniprot import parse_uniprot_entry, strip_evidence
+
+    records = list(iter_records([str(FIX / "uniprot_sample.dat")], "uniprot_dat"))[:2]  # the two valid entries
+    entries = [parse_uniprot_entry(r.raw) for r in records]
+    ins, tr = entries
+    assert ins["comments"]["subcellular_location"] == ["Secreted."]
+    assert ins["comments"]["similarity"] == ["Belongs to the insulin family."]
+    assert ins["comments"]["subunit"] == ["Heterodimer of a B chain and an A chain linked by two disulfide bonds."]
+    assert ins["comments"]["function"][0].endswith("glycogen synthesis in liver.")
+    assert tr["comments"]["subcellular_location"] == ["Cytoplasm."]
+    for entry in entries:
+        strings = [entry["name"], entry["gene"], entry["organism"], *entry["alt_names"], *entry["keywords"],
+                   *entry["lineage"], *(t for texts in entry["comments"].values() for t in texts)]
+        assert not [t for t in strings if t and (".." in t or "ECO" in t or "{" in t)], entry["id"]
+    # citations between the sentence and its evidence, and the Evidence= key of structured comments
+    assert strip_evidence("Binds DNA. (PubMed:1, PubMed:2). {ECO:0000269}.") == "Binds DNA."
+    assert strip_evidence("Name=Zn(2+); Xref=ChEBI:CHEBI:29105; Evidence={ECO:0000250};") == \
+        "Name=Zn(2+); Xref=ChEBI:CHEBI:29105;"
+    assert strip_evidence("Cell membrane {ECO:1}; Multi-pass membrane protein {ECO:2}. Note=Apical. {ECO:3}.") == \
+        "Cell membrane; Multi-pass membrane protein. Note=Apical."
+    assert strip_evidence("Ellipses stay... as written.") == "Ellipses stay... as written."
+
+
 def test_protein_structures_follow_the_three_view_pattern():
     accepted, rejected = run_builder("protein_structure", "csv", FIX / "vq_indices_sample.csv")
     assert len(accepted) == 2 and len(rejected) == 3
