@@ -3,94 +3,28 @@
 LLaMA-Factory 0.9.5 has no plugin entry points, and its launcher re-executes itself under ``torchrun``, so
 registering from the command line is not enough. A one-line ``.pth`` file in site-packages
 (``biomatrix_plugin_hook.pth``, written by ``biomatrix install-hook`` / ``make install``) runs in every
-interpreter of the environment, torchrun workers included. It only installs a post-import hook, a
-meta-path finder that does nothing until ``llamafactory.data.converter`` (or a data processor it patches) is
-imported; interpreters that never import LLaMA-Factory pay for importing this small module and nothing
-else. ``BIOMATRIX_PLUGIN_DISABLE=1`` turns it off.
+interpreter of the environment, torchrun workers included. It imports only the small top-level module
+``biomatrix_plugin_hook`` (not this package), which installs a meta-path finder that does nothing until
+``llamafactory.data.converter`` (or a data processor it patches) is imported. ``BIOMATRIX_PLUGIN_DISABLE=1``
+turns it off before anything is imported.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import os
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Callable
+
+from biomatrix_plugin_hook import activate  # noqa: F401  (re-exported: the hook's entry point)
 
 PTH_NAME = "biomatrix_plugin_hook.pth"
-# A .pth line runs at every interpreter start of the environment, so it must never fail: if the package
-# is gone (uninstalled, or an editable install whose checkout was deleted) it does nothing.
+# A .pth line runs at every interpreter start of the environment, so it must never fail: if the module is
+# gone (uninstalled, or an editable install whose checkout was deleted) it does nothing.
 PTH_LINE = (
-    "import importlib.util as _u; _s = _u.find_spec('biomatrix_plugin'); "
-    "_s and __import__('biomatrix_plugin.hook', fromlist=['activate']).activate(); del _u, _s\n"
+    "import os, importlib.util as _u; os.environ.get('BIOMATRIX_PLUGIN_DISABLE') == '1' "
+    "or not _u.find_spec('biomatrix_plugin_hook') or __import__('biomatrix_plugin_hook').activate(); del _u\n"
 )
-
-_CONVERTER = "llamafactory.data.converter"
-_PRETRAIN = "llamafactory.data.processor.pretrain"
-
-
-def _on_converter(module) -> None:
-    from .llamafactory_ext import register_converter
-
-    register_converter(module)
-
-
-def _on_pretrain(module) -> None:
-    from .llamafactory_ext import patch_pretrain_packing
-
-    patch_pretrain_packing(module)
-
-
-def _on_supervised(module) -> None:
-    from .llamafactory_ext import patch_sft_truncation_count
-
-    patch_sft_truncation_count(module)
-
-
-_SUPERVISED = "llamafactory.data.processor.supervised"
-_HOOKS: dict[str, Callable] = {_CONVERTER: _on_converter, _PRETRAIN: _on_pretrain, _SUPERVISED: _on_supervised}
-
-
-class _LoaderProxy(importlib.abc.Loader):
-    def __init__(self, loader, hook: Callable):
-        self._loader, self._hook = loader, hook
-
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module) -> None:
-        self._loader.exec_module(module)
-        self._hook(module)
-
-
-class _PostImportFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path, target=None):
-        hook = _HOOKS.get(fullname)
-        if hook is None:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _LoaderProxy(spec.loader, hook)
-                return spec
-        return None
-
-
-def activate() -> None:
-    """Install the post-import hook (idempotent); apply it at once to modules already imported."""
-    if os.environ.get("BIOMATRIX_PLUGIN_DISABLE") == "1":
-        return
-    if any(isinstance(f, _PostImportFinder) for f in sys.meta_path):
-        return
-    sys.meta_path.insert(0, _PostImportFinder())
-    for name, hook in _HOOKS.items():
-        if name in sys.modules:
-            hook(sys.modules[name])
 
 
 def install_pth(site_packages: str | Path | None = None, remove: bool = False) -> Path:

@@ -78,6 +78,9 @@ def patch_pretrain_packing(pretrain_module) -> None:
     # Decided here, not per call: datasets fingerprints the map function, so a switch read at run time
     # would silently reuse caches built under the other setting.
     if os.environ.get("BIOMATRIX_PT_KEEP_REMAINDER") == "0":
+        # the user's opt-out: stock packing stays, but the class is marked as seen so `biomatrix doctor`
+        # (and `make install`) still report the registration as working
+        cls._biomatrix_patched, cls._biomatrix_keeps_remainder = True, False
         return
     stock = cls.preprocess_dataset
 
@@ -98,7 +101,7 @@ def patch_pretrain_packing(pretrain_module) -> None:
 
     cls.preprocess_dataset = preprocess_dataset
     cls._biomatrix_stock_preprocess = stock
-    cls._biomatrix_patched = True
+    cls._biomatrix_patched, cls._biomatrix_keeps_remainder = True, True
 
 
 class _SftState(threading.local):

@@ -29,8 +29,28 @@ def test_pth_hook_registers_in_a_fresh_interpreter():
 
 
 def test_hook_is_lazy_for_processes_that_never_import_llamafactory():
-    out = _python("import sys; print(sorted(m for m in ('torch', 'llamafactory', 'transformers', 'rdkit') if m in sys.modules), 'biomatrix_plugin.hook' in sys.modules)")
-    assert out.strip() == "[] True"
+    code = ("import sys; print(sorted(m for m in ('torch', 'llamafactory', 'transformers', 'rdkit', 'biomatrix_plugin')"
+            " if m in sys.modules), 'biomatrix_plugin_hook' in sys.modules)")
+    assert _python(code).strip() == "[] True"
+    assert _python(code, BIOMATRIX_PLUGIN_DISABLE="1").strip() == "[] False"  # off before anything is imported
+
+
+def test_another_checkout_sharing_the_environment_runs_its_own_code(tmp_path):
+    """The hook must not import the installed package at start-up, or a second clone sharing the venv
+    (`python -m pytest` from it) would silently run the installed checkout's code."""
+    other = tmp_path / "biomatrix_plugin"
+    other.mkdir()
+    (other / "__init__.py").write_text("WHO = 'the other checkout'\n")
+    proc = subprocess.run([sys.executable, "-c", "import biomatrix_plugin as b; print(b.WHO)"],
+                          capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert proc.stdout.strip() == "the other checkout"
+
+
+def test_opting_out_of_the_packing_patch_keeps_doctor_green():
+    code = ("import llamafactory.data.processor.pretrain as p; c = p.PretrainDatasetProcessor;"
+            " print(c._biomatrix_patched, c._biomatrix_keeps_remainder, hasattr(c, '_biomatrix_stock_preprocess'))")
+    assert _python(code).strip() == "True True True"
+    assert _python(code, BIOMATRIX_PT_KEEP_REMAINDER="0").strip() == "True False False"
 
 
 @pytest.mark.slow
@@ -154,9 +174,10 @@ def test_pth_line_is_harmless_when_the_package_is_gone(tmp_path):
     site.mkdir()
     assert install_pth(site).read_text() == PTH_LINE
     # a bare interpreter (-S: no site-packages, so biomatrix_plugin is not importable) processing the line
-    code = f"import site; site.addsitedir({str(site)!r}); import sys; print('biomatrix_plugin' in sys.modules)"
+    code = (f"import site; site.addsitedir({str(site)!r}); import sys;"
+            " print('biomatrix_plugin' in sys.modules, 'biomatrix_plugin_hook' in sys.modules)")
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 0 and proc.stdout.strip() == "False" and proc.stderr == ""
+    assert proc.returncode == 0 and proc.stdout.strip() == "False False" and proc.stderr == ""
     install_pth(site, remove=True)
     assert not (site / "biomatrix_plugin_hook.pth").exists()
 
