@@ -188,6 +188,7 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
                 f"{task.state_path()}: this output directory holds a build of {task.name!r} with different "
                 "settings (card, inputs, shard count or code); use a fresh --out or pass --force")
         state = old
+        _check_files_against_state(task, state)
     if state["done"]:
         if task.output_format == "parquet" and not state.get("converted"):
             _convert_to_parquet(task, state)  # killed between finishing and converting
@@ -271,6 +272,33 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
     if task.output_format == "parquet":
         _convert_to_parquet(task, state)
     return _summary(task, state)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _check_files_against_state(task: ShardTask, state: dict) -> None:
+    """Refuse to resume a shard whose files no longer hold what its checkpoint says they hold: truncating a
+    deleted or shortened file "back" to the checkpoint would pad it with NUL bytes and report success."""
+    problems = []
+    if state["done"] and (task.output_format != "parquet" or state.get("converted")):
+        out = task.output_path()
+        if not out.exists():
+            problems.append(f"{out} is missing")
+        elif task.output_format == "jsonl" and out.stat().st_size != state["data_bytes"]:
+            problems.append(f"{out} has {out.stat().st_size} bytes, the finished shard wrote {state['data_bytes']}")
+    elif _size(task.data_path()) < state["data_bytes"]:
+        problems.append(f"{task.data_path()} has {_size(task.data_path())} bytes (missing or cut), "
+                        f"the checkpoint covers {state['data_bytes']}")
+    if _size(task.rejects_path()) < state["rejects_bytes"]:
+        problems.append(f"{task.rejects_path()} has {_size(task.rejects_path())} bytes (missing or cut), "
+                        f"the checkpoint covers {state['rejects_bytes']}")
+    if problems:
+        raise BuildConfigError(
+            f"{task.name!r} shard {task.shard} of {task.n_shards}: {'; '.join(problems)}. The shard's output was "
+            f"changed after its checkpoint, so it cannot be resumed; rebuild the card with --force, or delete "
+            f"{task.state_path()} to rebuild only this shard")
 
 
 # builders that may run MolStrucTok (torch) per record

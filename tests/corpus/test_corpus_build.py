@@ -92,6 +92,44 @@ def test_a_killed_build_resumes_to_byte_identical_output(tmp_path, checkpoint_ev
     assert manifest["totals"]["records"] == 13
 
 
+@pytest.mark.parametrize("damage", ["delete", "cut"])
+def test_resuming_a_shard_whose_output_was_deleted_or_cut_is_refused(tmp_path, damage):
+    """Truncating a deleted (or shortened) file "back" to the checkpoint would pad it with NUL bytes."""
+    clean = tmp_path / "clean"
+    build_card(card("fx_pubchem_sdf"), clean, n_shards=2, progress=False)
+    out = tmp_path / "out"
+    with pytest.raises(BuildInterrupted):
+        build_card(card("fx_pubchem_sdf"), out, n_shards=2, checkpoint_every=2, progress=False, stop_after=5)
+    part = out / "fx_pubchem_sdf" / "part-00000-of-00002.jsonl"
+    state = json.loads((out / "_build" / "fx_pubchem_sdf" / "state-00000.json").read_text())
+    assert state["data_bytes"] > 0 and part.stat().st_size >= state["data_bytes"]
+    if damage == "delete":
+        part.unlink()
+    else:
+        part.write_bytes(part.read_bytes()[: state["data_bytes"] - 10])
+    with pytest.raises(BuildConfigError, match=r"'fx_pubchem_sdf' shard 0 of 2: .*part-00000-of-00002\.jsonl.*--force"):
+        build_card(card("fx_pubchem_sdf"), out, n_shards=2, checkpoint_every=2, progress=False)
+    assert not part.exists() or b"\0" not in part.read_bytes()
+    # the way out the message names: drop that shard's checkpoint and it is rebuilt from its first record
+    (out / "_build" / "fx_pubchem_sdf" / "state-00000.json").unlink()
+    build_card(card("fx_pubchem_sdf"), out, n_shards=2, checkpoint_every=2, progress=False)
+    assert shard_bytes(out, "fx_pubchem_sdf") == shard_bytes(clean, "fx_pubchem_sdf")
+
+
+def test_a_finished_shard_whose_output_or_rejects_vanished_is_not_reported_as_built(tmp_path):
+    out = tmp_path / "out"
+    build_card(card("fx_pubchem_sdf"), out, n_shards=2, progress=False)
+    rejects = out / "_build" / "fx_pubchem_sdf" / "rejects-00001.jsonl"
+    assert rejects.stat().st_size > 0
+    rejects.unlink()
+    with pytest.raises(BuildConfigError, match=r"shard 1 of 2: .*rejects-00001\.jsonl"):
+        build_card(card("fx_pubchem_sdf"), out, n_shards=2, progress=False)
+    build_card(card("fx_pubchem_sdf"), out, n_shards=2, progress=False, force=True)
+    (out / "fx_pubchem_sdf" / "part-00001-of-00002.jsonl").unlink()
+    with pytest.raises(BuildConfigError, match=r"shard 1 of 2: .*part-00001-of-00002\.jsonl is missing"):
+        build_card(card("fx_pubchem_sdf"), out, n_shards=2, progress=False)
+
+
 def test_a_changed_card_does_not_silently_mix_with_an_old_build(tmp_path):
     out = tmp_path / "out"
     c = card("fx_text")
