@@ -126,7 +126,13 @@ def verbalize_measure(raw: Any, spec: Mapping[str, Any]) -> str:
     if spec.get("min") is not None and value < float(spec["min"]):
         raise RecordRejected(f"{name} {text} is below min={spec['min']}")
     if kind == "p_molar":
-        return f"{name} = {format_concentration_nm(10 ** (9.0 - value))} (-log10 M = {format_sig(value)})"
+        try:
+            value_nm = 10 ** (9.0 - value)
+        except OverflowError:
+            value_nm = math.inf
+        if not 0.0 < value_nm < math.inf:  # -log10 M beyond about ±300 is no concentration
+            raise RecordRejected(f"{name} value {text!r} (-log10 M) is out of range")
+        return f"{name} = {format_concentration_nm(value_nm)} (-log10 M = {format_sig(value)})"
     value *= float(spec.get("scale", 1.0))
     return f"{name} = {format_sig(value)} {spec.get('unit', '')}".rstrip()
 
@@ -236,8 +242,10 @@ def build_protein_pair(record: Mapping[str, Any], rng: random.Random, params: Ma
     if affinity_raw is not None and str(affinity_raw).strip():
         try:
             value = float(affinity_raw)
-        except ValueError:
-            raise RecordRejected(f"affinity {affinity_raw!r} is not a number") from None
+        except (TypeError, ValueError):
+            raise RecordRejected(f"affinity {affinity_raw!r} (column {columns['affinity']!r}) is not a number") from None
+        if not math.isfinite(value):  # float() accepts "nan" and "inf"; neither is a measurement
+            raise RecordRejected(f"affinity {affinity_raw!r} (column {columns['affinity']!r}) is not finite")
         name = params.get("affinity_name", "Binding affinity")
         unit = params.get("affinity_unit", "")
         statement = f"{name}: {format_sig(value)} {unit}".rstrip() + "."

@@ -308,6 +308,24 @@ def test_protein_pairs_with_labels_and_affinities():
     assert "n/a" in rejected["ppi_affinity_sample.csv#2"]
 
 
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_protein_pair_rejects_non_finite_affinities(raw):
+    pair = BUILDERS["protein_pair"].function
+    record = {"sequence_a": "MKTAYIAK", "sequence_b": "EVQLVESG", "affinity": raw}
+    with pytest.raises(RecordRejected, match=rf"affinity '{raw}' \(column 'affinity'\) is not finite"):
+        pair(record, random.Random(0), {})
+    assert pair({**record, "affinity": "2.5"}, random.Random(0), {})[0]["text"].endswith("Binding affinity: 2.5.")
+
+
+@pytest.mark.parametrize("raw", ["-400", "400", "nan", "inf"])
+def test_p_molar_measures_outside_any_concentration_are_rejected(raw):
+    from biomatrix_plugin.corpus.interactions import verbalize_measure
+
+    with pytest.raises(RecordRejected, match="pKd value"):
+        verbalize_measure(raw, {"column": "p", "name": "pKd", "kind": "p_molar"})
+    assert verbalize_measure("6", {"column": "p", "name": "pKd", "kind": "p_molar"}) == "pKd = 1 µM (-log10 M = 6)"
+
+
 @pytest.mark.parametrize("value,expected", [(0.25, "250 pM"), (12500, "12.5 µM"), (1670, "1.67 µM"),
                                             (3, "3 nM"), (2e7, "20 mM"), (1e-4, "100 fM")])
 def test_concentrations_read_naturally(value, expected):
