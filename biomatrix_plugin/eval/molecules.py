@@ -13,7 +13,9 @@ cleanly with current numpy/pandas):
   reports invalid ones separately; formula match compares element counts.
 
 Predictions may be plain SMILES, SELFIES, or wrapped model output (``<|mol_smi_start|>...``); with
-``notation=auto`` a string made only of [bracketed] symbols is read as SELFIES.
+``notation=auto`` a string made only of [bracketed] symbols (fragments joined by ``.``) is read as SELFIES
+first and, when that does not decode to a molecule, as SMILES: ``[Na+]`` or ``[NH4+]`` are SMILES (SELFIES
+writes charges with a digit, ``[Na+1]``), while ``[C][C][O-1].[Na+1]`` is SELFIES.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import numpy as np
 from .registry import EvalInputError, MetricResult, OptionSpec, register
 
 NOTATION = {"notation": OptionSpec(str, "auto", "how to read molecules", ("auto", "smiles", "selfies"))}
-_SELFIES_ONLY = re.compile(r"^(\[[^\[\]\s]+\])+$")
+# SELFIES symbols are [bracketed]; "." separates fragments as in SMILES
+_SELFIES_ONLY = re.compile(r"^\[[^\[\]\s]+\](\.?\[[^\[\]\s]+\])*$")
 
 
 def _rdkit_quiet() -> None:
@@ -63,23 +66,33 @@ def molecule_text(item: Any) -> tuple[str | None, str | None]:
 def to_mol(item: Any, notation: str = "auto"):
     """RDKit Mol or None (empty, unparsable, SELFIES that does not decode)."""
     _rdkit_quiet()
-    from rdkit import Chem
-
     text, hint = molecule_text(item)
     if not text:
         return None
     kind = hint or notation
     if kind == "auto":
-        kind = "selfies" if _SELFIES_ONLY.match(text) else "smiles"
-    if kind == "selfies":
-        import selfies as sf
+        if not _SELFIES_ONLY.match(text):
+            return _smiles_mol(text)
+        # bracket-only strings are valid in both notations ([Na+] is SMILES, [C][O] SELFIES): SELFIES
+        # first, as a model's SELFIES output is the common case, then SMILES when it does not decode
+        mol = _selfies_mol(text)
+        return mol if mol is not None else _smiles_mol(text)
+    return _selfies_mol(text) if kind == "selfies" else _smiles_mol(text)
 
-        try:
-            text = sf.decoder(text)
-        except Exception:  # selfies raises DecoderError subclasses for malformed strings
-            return None
-        if not text:
-            return None
+
+def _selfies_mol(text: str):
+    import selfies as sf
+
+    try:
+        smiles = sf.decoder(text)
+    except Exception:  # selfies raises DecoderError subclasses for malformed strings
+        return None
+    return _smiles_mol(smiles) if smiles else None
+
+
+def _smiles_mol(text: str):
+    from rdkit import Chem
+
     if any(c.isspace() for c in text):
         return None
     return Chem.MolFromSmiles(text)

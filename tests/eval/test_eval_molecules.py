@@ -28,6 +28,26 @@ def test_validity_reads_selfies_and_wrapped_output():
     assert to_mol("[C][C][O]", "smiles").GetAtomWithIdx(0).GetNumRadicalElectrons() > 0
 
 
+def test_auto_notation_bracket_only_smiles_and_selfies_with_fragments():
+    from rdkit import Chem
+
+    # [Na+], [Cl-], [NH4+] are SMILES (SELFIES writes charges as +1/-1 and rejects these symbols)
+    for smiles, atom, charge in (("[Na+]", 11, 1), ("[Cl-]", 17, -1), ("[NH4+]", 7, 1)):
+        mol = to_mol(smiles)
+        assert mol is not None and mol.GetNumAtoms() == 1
+        assert (mol.GetAtomWithIdx(0).GetAtomicNum(), mol.GetAtomWithIdx(0).GetFormalCharge()) == (atom, charge)
+    assert to_mol("[NH4+]").GetAtomWithIdx(0).GetTotalNumHs() == 4
+    # sodium ethoxide in SELFIES: two fragments joined by '.', read as SELFIES, not as radical atoms
+    salt = to_mol("[C][C][O-1].[Na+1]")
+    assert Chem.MolToSmiles(salt) == Chem.MolToSmiles(Chem.MolFromSmiles("CC[O-].[Na+]"))
+    assert all(a.GetNumRadicalElectrons() == 0 for a in salt.GetAtoms())
+    # a salt as reference no longer aborts the run
+    r = compute("exact_match", ["[Na+]", "[Na+1]", "[K+]"], ["[Na+]", "[Na+]", "[Na+]"])
+    assert (r.value, r.n_invalid) == (pytest.approx(2 / 3), 0)
+    # notation=selfies stays strict: [Na+] is no SELFIES symbol
+    assert to_mol("[Na+]", "selfies") is None
+
+
 def test_uniqueness_uses_canonical_forms():
     r = compute("uniqueness", ["CCO", "OCC", "C(O)C", "c1ccccc1", "C1=CC=CC=C1", "bad("])
     assert r.value == pytest.approx(2 / 5)
