@@ -88,8 +88,14 @@ def format_concentration_nm(value_nm: float, digits: int = 3) -> str:
     """A concentration given in nM -> readable text, e.g. 0.25 -> '250 pM', 12500 -> '12.5 µM'."""
     if value_nm <= 0:
         return f"{format_sig(value_nm, digits)} nM"
-    unit, scale = _CONC_UNITS[0]
-    for name, factor in _CONC_UNITS:
+    index = 0
+    for i, (_, factor) in enumerate(_CONC_UNITS):
         if value_nm >= factor:
-            unit, scale = name, factor
-    return f"{format_sig(value_nm / scale, digits)} {unit}"
+            index = i
+    # the unit is chosen on the rounded number: 999.6 nM rounds to 1000, which reads as 1 µM
+    while True:
+        unit, scale = _CONC_UNITS[index]
+        text = format_sig(value_nm / scale, digits)
+        if index + 1 == len(_CONC_UNITS) or abs(float(text)) < 1000:
+            return f"{text} {unit}"
+        index += 1

@@ -141,7 +141,12 @@ def parse_affinity(raw: str, measure: str) -> tuple[str, float]:
     m = _QUALIFIED.match(raw)
     if not m:
         raise RecordRejected(f"{measure} value {raw!r} is not a number (with optional >, <, ~)")
-    value = float(m.group(2))
+    try:
+        value = float(m.group(2))  # the pattern admits "1-2" or "1e5e3", which are not numbers
+    except ValueError:
+        raise RecordRejected(f"{measure} value {raw!r} is not a number (with optional >, <, ~)") from None
+    if not math.isfinite(value):
+        raise RecordRejected(f"{measure} value {raw!r} is not finite")
     if not value > 0:
         raise RecordRejected(f"{measure} value {raw!r} must be positive")
     return (m.group(1) or "="), value

@@ -327,9 +327,24 @@ def test_p_molar_measures_outside_any_concentration_are_rejected(raw):
 
 
 @pytest.mark.parametrize("value,expected", [(0.25, "250 pM"), (12500, "12.5 µM"), (1670, "1.67 µM"),
-                                            (3, "3 nM"), (2e7, "20 mM"), (1e-4, "100 fM")])
+                                            (3, "3 nM"), (2e7, "20 mM"), (1e-4, "100 fM"),
+                                            # rounding to 3 digits reaches the next unit: it is used
+                                            (999.6, "1 µM"), (0.99951, "1 nM"), (999_960, "1 mM"),
+                                            (999.4, "999 nM"), (0.9994, "999 pM")])
 def test_concentrations_read_naturally(value, expected):
     assert format_concentration_nm(value) == expected
+
+
+@pytest.mark.parametrize("raw,reason", [("1-2", "not a number"), ("1e5e3", "not a number"), (">1e999", "not finite"),
+                                        ("0", "must be positive"), ("abc", "not a number")])
+def test_unparseable_affinities_are_rejects_with_a_reason(raw, reason):
+    """The build writes any other exception as 'internal error': a bad value must be a RecordRejected."""
+    from biomatrix_plugin.corpus.interactions import parse_affinity, verbalize_measure
+
+    with pytest.raises(RecordRejected, match=f"Ki value '{re.escape(raw)}' .*{reason}"):
+        parse_affinity(raw, "Ki")
+    with pytest.raises(RecordRejected, match=reason):
+        verbalize_measure(raw, {"column": "k", "name": "Ki", "kind": "uM"})
 
 
 def test_significant_digits_never_use_scientific_notation():
