@@ -92,16 +92,20 @@ def wrap_selfies(
     *,
     smiles: str | None = None,
     vocabulary: Iterable[str] | None = None,
+    canonicalize: bool = True,
 ) -> str:
     """Wrap a SELFIES string (or the SELFIES of ``smiles``).
 
     ``vocabulary``: the allowed SELFIES symbols; defaults to the project's vocabulary in ``tokenizer_ext/``.
     A symbol outside it would be split into BPE pieces, breaking one-token-per-symbol, so it is an error.
+    ``canonicalize`` (with ``smiles=``): encode RDKit's canonical SMILES, as the corpus builders and
+    ``vocab build`` do, so that SFT data shows a molecule's SELFIES as pretraining did ("C1=CNC=C1" and
+    "c1cc[nH]c1" give the same SELFIES) and uses the symbols the vocabulary was counted on.
     """
     if (selfies is None) == (smiles is None):
         raise SerializationError("wrap_selfies: give exactly one of selfies= or smiles=")
     if selfies is None:
-        selfies = smiles_to_selfies(smiles)
+        selfies = smiles_to_selfies(validate_smiles(smiles, canonicalize=True) if canonicalize else smiles)
     symbols = split_selfies(selfies)
     allowed = frozenset(vocabulary) if vocabulary is not None else _default_selfies_symbols()
     unknown = sorted({s for s in symbols if s not in allowed and s != FRAGMENT_SEPARATOR})
@@ -262,11 +266,14 @@ class Unwrapped:
         return vals[0] if vals else None
 
 
-def _parse_payload(modality: str, payload: str) -> object:
+def _parse_payload(modality: str, payload: str, check_vocabulary: bool = True) -> object:
     if modality == "smiles":
         return validate_smiles(payload)
     if modality == "selfies":
-        unknown = sorted({s for s in split_selfies(payload) if s != FRAGMENT_SEPARATOR} - _default_selfies_symbols())
+        symbols = split_selfies(payload)
+        if not check_vocabulary:
+            return payload
+        unknown = sorted({s for s in symbols if s != FRAGMENT_SEPARATOR} - _default_selfies_symbols())
         if unknown:
             raise SerializationError(f"SELFIES segment {_short(payload)}: unknown tokens {', '.join(unknown[:10])}")
         return payload
@@ -293,9 +300,12 @@ for _m, (_s, _e) in CONTROL_TOKENS.items():
 _BOUNDARY_RE = re.compile("|".join(re.escape(t) for t in _BOUNDARY))
 
 
-def unwrap(text: str) -> Unwrapped:
+def unwrap(text: str, check_vocabulary: bool = True) -> Unwrapped:
     """Find every wrapped segment in ``text``; malformed ones (unclosed, stray end, mismatched end,
-    bad payload) are returned with ``error`` set instead of raising."""
+    bad payload) are returned with ``error`` set instead of raising.
+
+    ``check_vocabulary=False`` accepts any well-formed SELFIES symbol: counting a corpus to build a new
+    vocabulary must see the symbols the current one lacks."""
     result = Unwrapped()
     pieces: list[str] = []
     cursor = 0
@@ -330,7 +340,7 @@ def unwrap(text: str) -> Unwrapped:
         else:
             seg = Segment(modality, open_at, m.end(), payload)
             try:
-                seg.value = _parse_payload(modality, payload)
+                seg.value = _parse_payload(modality, payload, check_vocabulary)
             except SerializationError as exc:
                 seg.error = str(exc)
         emit(seg)

@@ -50,6 +50,8 @@ def iter_records(path: Path) -> Iterator[tuple[str, dict]]:
                     yield rid, json.loads(line)
                 except json.JSONDecodeError as exc:
                     yield rid, {"__error__": f"invalid JSON ({exc.msg})"}
+            elif lineno == 1 and line.split()[0].lower() == "smiles":
+                continue  # a column header, as in ZINC20's "smiles zinc_id" tranches
             else:
                 yield rid, {"smiles": line.split()[0]}
 
@@ -63,7 +65,7 @@ def count_records(records: Iterable[tuple[str, dict]], counts: CorpusCounts | No
                 raise SerializationError(rec["__error__"])
             used = False
             if rec.get("text"):
-                res = unwrap(rec["text"])
+                res = unwrap(rec["text"], check_vocabulary=False)
                 for seg in res.errors:
                     counts.rejected.append((f"{rid} [{seg.modality} segment]", seg.error))
                 for s in res.values("selfies"):

@@ -129,3 +129,18 @@ def test_mol3d_joint_tokens_in_and_out_of_vocabulary(extended_tokenizer):
     ids = tok.encode(text, add_special_tokens=False)
     assert len(ids) > 2 + 3 and tok.decode(ids) == text
     assert unwrap(tok.decode(ids)).first("mol3d") == known[0] + rare
+
+
+def test_selfies_from_smiles_uses_the_canonical_form_unless_asked_not_to():
+    from biomatrix_plugin.serialization import unwrap, wrap_selfies
+
+    kekule, aromatic = "C1=CNC=C1", "c1cc[nH]c1"
+    assert wrap_selfies(smiles=kekule) == wrap_selfies(smiles=aromatic)
+    assert "[NH1]" in wrap_selfies(smiles=kekule)
+    assert "[NH1]" not in wrap_selfies(smiles=kekule, canonicalize=False)
+    # explicit-hydrogen input would need symbols ([CH3], [H]) that canonical SMILES never produces
+    assert wrap_selfies(smiles="[CH3][CH2][OH]") == wrap_selfies(smiles="CCO")
+    # unwrap checks SELFIES symbols against the vocabulary unless told not to
+    text = "<|mol_sfi_start|>[C][C@@H1][N]<|mol_sfi_end|>"
+    assert "unknown tokens [C@@H1]" in unwrap(text).errors[0].error
+    assert unwrap(text, check_vocabulary=False).values("selfies") == ["[C][C@@H1][N]"]

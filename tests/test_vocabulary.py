@@ -137,3 +137,36 @@ def test_demo_molecules_all_serialize_with_the_committed_vocabulary(tmp_path):
     for line in (tmp_path / "sft_smiles2selfies.jsonl").read_text().splitlines()[:50]:
         row = json.loads(line)
         assert render(row["output"], row).startswith("<|mol_sfi_start|>")
+
+
+def test_vocab_build_learns_selfies_symbols_the_current_vocabulary_lacks(tmp_path):
+    """The documented route (an open corpus build, then `vocab build` on it) must grow the vocabulary:
+    stereo, ions and isotopes are not in the committed NCI vocabulary."""
+    import json
+
+    from biomatrix_plugin.cli import main
+    from biomatrix_plugin.vocabulary import load_vocabulary
+
+    new_symbols = {"[C@@H1]", "[/C]", "[Na+1]", "[2H]"}
+    assert not new_symbols & set(load_vocabulary(None).selfies_tokens)
+    corpus = tmp_path / "corpus.jsonl"
+    rows = ["SELFIES: <|mol_sfi_start|>[C][C@@H1][Branch1][C][N][O]<|mol_sfi_end|>",
+            "Salt <|mol_sfi_start|>[C][C][O-1].[Na+1]<|mol_sfi_end|> and <|mol_sfi_start|>[F][/C][=C][/F]<|mol_sfi_end|>",
+            "Deuterated <|mol_sfi_start|>[2H][C][Branch1][C][2H][2H]<|mol_sfi_end|>",
+            "broken <|mol_sfi_start|>[C][C<|mol_sfi_end|>"]
+    corpus.write_text("\n".join(json.dumps({"text": t}) for t in rows) + "\n")
+    out = tmp_path / "vocab"
+    assert main(["vocab", "build", "--corpus", str(corpus), "--out", str(out), "--quiet"]) == 0
+    learned = set(load_vocabulary(out).selfies_tokens)
+    assert new_symbols <= learned
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["rejected"] == 1 and "corpus.jsonl:4" in (out / "rejects.tsv").read_text()
+
+
+def test_vocab_build_reads_a_zinc_tranche_without_counting_its_header(tmp_path):
+    from biomatrix_plugin.vocab_build import count_files
+
+    tranche = tmp_path / "AAAB.smi"
+    tranche.write_text("smiles zinc_id\nCCO ZINC000000000682\nc1cc[nH]c1 ZINC000000001234\n")
+    counts = count_files([tranche], progress=False)
+    assert counts.records == 2 and counts.rejected == [] and counts.selfies["[NH1]"] == 1
