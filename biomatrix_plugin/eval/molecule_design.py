@@ -8,8 +8,13 @@ References are JSON objects (read them whole with ``--ref-field '*'``):
   (both for substitution). Group names and their SMARTS follow TOMG-Bench (``benzene ring``, ``hydroxyl``,
   ``carboxyl``, ``amide``, ...).
 - customized generation: ``{"carbon": 5, "oxygen": 1}`` (AtomNum), ``{"single": 4, "double": 1,
-  "rotatable": 2, ...}`` (BondNum), ``{"benzene rings": 1, "hydroxyl": 2, ...}`` (FunctionalGroup). Success:
-  valid and every listed count equal.
+  "rotatable": 2, ...}`` (BondNum), ``{"benzene rings": 1, "hydroxyl": 2, ...}`` (FunctionalGroup). Success
+  (option ``columns=tomg``, the default) as TOMG-Bench's ``evaluate.py``: valid and every count of the
+  subtask's columns equal, where an atom or functional-group column the reference does not list is
+  expected to be 0 (its 17 elements, its 18 groups; the family follows from the listed keys), while a bond
+  column is checked only when its count is not 0 (TOMG-Bench skips zero bond counts). So
+  ``{"carbon": 2, "oxygen": 1}`` accepts ``CCO`` but not ``NCCO`` (1 nitrogen) or ``CCOS`` (1 sulfur).
+  ``columns=listed`` checks exactly the listed counts, zeros included, and nothing else.
 - optimisation: ``{"molecule": SMILES, "property": "logP" | "MR" | "QED" | ..., "direction":
   "increase" | "decrease"}`` (``instruction`` text instead of ``direction`` is read as TOMG-Bench does:
   "lower"/"decrease" means decrease). For several properties, ``property`` and ``direction`` are lists.
@@ -55,6 +60,15 @@ ELEMENTS = {"carbon": 6, "nitrogen": 7, "oxygen": 8, "fluorine": 9, "phosphorus"
             "chlorine": 17, "bromine": 35, "iodine": 53, "boron": 5, "silicon": 14, "selenium": 34,
             "tellurium": 52, "arsenic": 33, "antimony": 51, "bismuth": 83, "polonium": 84}
 BONDS = {"single", "double", "triple", "aromatic", "rotatable"}
+# The columns TOMG-Bench's evaluate.py compares per MolCustom subtask (S2-TOMG-Bench, same lists):
+# AtomNum every element below, FunctionalGroup every group below (its data also has a thioether column,
+# which evaluate.py does not check), BondNum single/double/triple/rotatable/aromatic but only non-zero ones.
+TOMG_ATOM_COLUMNS = ("carbon", "oxygen", "nitrogen", "sulfur", "fluorine", "chlorine", "bromine", "iodine",
+                     "phosphorus", "boron", "silicon", "selenium", "tellurium", "arsenic", "antimony",
+                     "bismuth", "polonium")
+TOMG_GROUP_COLUMNS = ("benzene_ring", "hydroxyl", "anhydride", "aldehyde", "ketone", "carboxyl", "ester",
+                      "amide", "amine", "nitro", "halo", "nitrile", "thiol", "sulfide", "disulfide",
+                      "sulfoxide", "sulfone", "borane")
 
 
 def _group_key(name: str) -> str:
@@ -64,26 +78,36 @@ def _group_key(name: str) -> str:
     return key
 
 
+def feature_kind(name: str) -> tuple[str, str]:
+    """(family, canonical key) of a feature name: family ``group``, ``atom`` or ``bond``."""
+    key = _group_key(name)
+    if key in FUNCTIONAL_GROUPS:
+        return "group", key
+    if key in ELEMENTS:
+        return "atom", key
+    bond = key.removesuffix("_bonds")
+    if bond in BONDS:
+        return "bond", bond
+    raise EvalInputError(
+        f"unknown feature {name!r}: functional groups {', '.join(sorted(FUNCTIONAL_GROUPS))}; elements "
+        f"{', '.join(sorted(ELEMENTS))}; bonds {', '.join(sorted(BONDS))}"
+    )
+
+
 def count_feature(mol, name: str) -> int:
     """Count of a functional group, element or bond type (TOMG-Bench definitions)."""
     from rdkit import Chem
     from rdkit.Chem import rdMolDescriptors
 
-    key = _group_key(name)
-    if key in FUNCTIONAL_GROUPS:
+    family, key = feature_kind(name)
+    if family == "group":
         return len(mol.GetSubstructMatches(Chem.MolFromSmarts(FUNCTIONAL_GROUPS[key])))
-    if key in ELEMENTS:
+    if family == "atom":
         return sum(a.GetAtomicNum() == ELEMENTS[key] for a in mol.GetAtoms())
-    bond = key.removesuffix("_bonds")
-    if bond == "rotatable":
+    if key == "rotatable":
         return rdMolDescriptors.CalcNumRotatableBonds(mol)
-    if bond in BONDS:
-        kind = getattr(Chem.BondType, bond.upper())
-        return sum(b.GetBondType() == kind for b in mol.GetBonds())
-    raise EvalInputError(
-        f"unknown feature {name!r}: functional groups {', '.join(sorted(FUNCTIONAL_GROUPS))}; elements "
-        f"{', '.join(sorted(ELEMENTS))}; bonds {', '.join(sorted(BONDS))}"
-    )
+    kind = getattr(Chem.BondType, key.upper())
+    return sum(b.GetBondType() == kind for b in mol.GetBonds())
 
 
 def similarity_2048(mol_a, mol_b) -> float:
@@ -168,7 +192,42 @@ def _novelty_database(train: list, notation: str) -> np.ndarray:
     return morgan_bits(mols, 2, 2048)
 
 
-def _custom(name: str, predictions: list, references: list, notation: str, database: np.ndarray | None):
+def _whole_number(value: Any) -> int | None:
+    # CSV-converted references may carry 2.0 or "2"; 2.5, true or "two" are errors, not silently truncated
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() and number >= 0 else None
+
+
+def expected_counts(name: str, ref: dict, i: int, columns: str = "tomg") -> dict[str, int]:
+    """Canonical feature -> required count of one MolCustom reference (see the module docstring)."""
+    if columns not in ("tomg", "listed"):
+        raise EvalInputError(f"{name}: columns={columns!r} must be tomg or listed")
+    expected: dict[str, int] = {}
+    families = set()
+    for key, value in ref.items():
+        family, canonical = feature_kind(key)
+        count = _whole_number(value)
+        if count is None:
+            raise EvalInputError(f"{name}: reference item {i}: count of {key!r} is {value!r}, not a whole number")
+        families.add(family)
+        if columns == "tomg" and family == "bond" and count == 0:
+            continue  # TOMG-Bench leaves a zero bond count unchecked
+        expected[canonical] = count
+    if columns == "tomg":
+        implicit = {"atom": TOMG_ATOM_COLUMNS, "group": TOMG_GROUP_COLUMNS}
+        for family in families & implicit.keys():
+            for column in implicit[family]:
+                expected.setdefault(column, 0)
+    return expected
+
+
+def _custom(name: str, predictions: list, references: list, notation: str, database: np.ndarray | None,
+            columns: str = "tomg"):
     from .molecules import _tanimoto_block, morgan_bits
 
     successes, valid_mols, bad = [], [], 0
@@ -176,30 +235,40 @@ def _custom(name: str, predictions: list, references: list, notation: str, datab
         ref = _ref_object(name, ref, i)
         if not ref:
             raise EvalInputError(f"{name}: reference item {i} lists no constraint")
+        expected = expected_counts(name, ref, i, columns)
         mol = to_mol(pred, notation)
         if mol is None:
             bad += 1
             successes.append(0.0)
             continue
         valid_mols.append(mol)
-        successes.append(float(all(count_feature(mol, k) == int(v) for k, v in ref.items())))
+        successes.append(float(all(count_feature(mol, k) == v for k, v in expected.items())))
     novelties: list[float] = []
     if database is not None and valid_mols:
         sims = _tanimoto_block(morgan_bits(valid_mols, 2, 2048), database)
         novelties = list(1.0 - sims.max(axis=1))
-    return _summarise(name, successes, novelties, bad, database is not None, "novelty")
+    result = _summarise(name, successes, novelties, bad, database is not None, "novelty")
+    result.details["columns"] = columns
+    return result
 
 
-@register("custom_sr", family="molecules", options=NOTATION,
-          definition="S2-Bench MolCustom success rate: valid output with every requested atom/bond/group count")
-def custom_sr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
-    return _custom("custom_sr", predictions, references, notation, None)
+CUSTOM_OPTIONS = {**NOTATION, "columns": OptionSpec(
+    str, "tomg", "tomg: as TOMG-Bench's evaluate.py, unlisted atom / functional-group counts must be 0 and zero "
+                 "bond counts are unchecked; listed: only the listed counts", ("tomg", "listed"))}
 
 
-@register("custom_wsr", family="molecules", needs_train=True, options=NOTATION,
+@register("custom_sr", family="molecules", options=CUSTOM_OPTIONS,
+          definition="S2-Bench MolCustom success rate: valid output with every requested atom/bond/group count "
+                     "(unlisted atoms and groups = 0, as TOMG-Bench)")
+def custom_sr(predictions: list, references: list, notation: str = "auto", columns: str = "tomg") -> MetricResult:
+    return _custom("custom_sr", predictions, references, notation, None, columns)
+
+
+@register("custom_wsr", family="molecules", needs_train=True, options=CUSTOM_OPTIONS,
           definition="S2-Bench MolCustom weighted success: SR x mean novelty (1 - max Tanimoto to --train, e.g. ZINC-250K)")
-def custom_wsr(predictions: list, references: list, train: list, notation: str = "auto") -> MetricResult:
-    return _custom("custom_wsr", predictions, references, notation, _novelty_database(train, notation))
+def custom_wsr(predictions: list, references: list, train: list, notation: str = "auto",
+               columns: str = "tomg") -> MetricResult:
+    return _custom("custom_wsr", predictions, references, notation, _novelty_database(train, notation), columns)
 
 
 # ------------------------------------------------------------------ optimisation

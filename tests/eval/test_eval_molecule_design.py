@@ -47,9 +47,12 @@ def test_custom_constraints():
 
 
 def test_custom_wsr_novelty_against_database():
-    r = compute("custom_wsr", ["c1ccccc1O"], [{"carbon": 6}], train=["Oc1ccccc1"])
+    # phenol meets the request (its oxygen listed: unlisted elements must be absent, as in TOMG-Bench)
+    phenol = [{"carbon": 6, "oxygen": 1}]
+    r = compute("custom_wsr", ["c1ccccc1O"], phenol, train=["Oc1ccccc1"])
+    assert r.details["success_rate"] == 1.0
     assert r.value == pytest.approx(0.0)  # phenol is in the database: novelty 0
-    r = compute("custom_wsr", ["c1ccccc1O"], [{"carbon": 6}], train=["CCCCCCCC", "CCO"])
+    r = compute("custom_wsr", ["c1ccccc1O"], phenol, train=["CCCCCCCC", "CCO"])
     expected = 1 - max(morgan2048("c1ccccc1O", s) for s in ("CCCCCCCC", "CCO"))
     assert r.value == pytest.approx(expected)
 
@@ -118,3 +121,24 @@ def test_cli_reads_structured_references(tmp_path, capsys):
     ref.write_text(json.dumps({"molecule": "OCc1ccccc1", "added_group": "hydroxyl"}) + "\n")
     assert main(["eval", "metric", "edit_sr", "--pred", str(pred), "--ref", str(ref), "--ref-field", "*"]) == 0
     assert json.loads(capsys.readouterr().out)["value"] == 1.0
+
+
+def test_custom_unlisted_atoms_and_groups_must_be_absent_as_tomg_bench():
+    # TOMG-Bench's evaluate.py compares all 17 element columns (zeros included): NCCO has a nitrogen and
+    # CCOS a sulfur that the request {"carbon": 2, "oxygen": 1} does not allow; CCO satisfies it
+    refs = [{"carbon": 2, "oxygen": 1}] * 3
+    assert compute("custom_sr", ["NCCO", "CCOS"], refs[:2]).value == 0.0
+    assert compute("custom_sr", ["NCCO", "CCOS", "CCO"], refs).value == pytest.approx(1 / 3)
+    assert compute("custom_sr", ["NCCO", "CCOS", "CCO"], refs, columns="listed").value == 1.0
+    # functional groups likewise: hydroxyacetone has the hydroxyl but also an unrequested ketone
+    r = compute("custom_sr", ["OCC(C)=O", "OCCC"], [{"hydroxyl": 1}] * 2)
+    assert r.value == pytest.approx(1 / 2)
+    assert compute("custom_sr", ["OCC(C)=O"], [{"hydroxyl": 1}], columns="listed").value == 1.0
+    # bonds are different: TOMG-Bench checks only non-zero bond counts, so propene (2 single bonds unlisted)
+    # meets {"double": 1}, and a listed "triple": 0 is not checked either (vinylacetylene has one)
+    assert compute("custom_sr", ["CC=C", "C#CC=C"], [{"double": 1}, {"double": 1, "triple": 0}]).value == 1.0
+    assert compute("custom_sr", ["C#CC=C"], [{"double": 1, "triple": 0}], columns="listed").value == 0.0
+    # counts from CSV conversions: 2.0 and "2" are 2; 1.5 is an error
+    assert compute("custom_sr", ["CCO"], [{"carbon": 2.0, "oxygen": "1"}]).value == 1.0
+    with pytest.raises(EvalInputError, match="not a whole number"):
+        compute("custom_sr", ["CCO"], [{"carbon": 1.5}])
