@@ -34,28 +34,31 @@ from .molecules import NOTATION, to_mol
 from .properties import PropertyUnavailable, canonical_name, get_property
 from .registry import EvalInputError, MetricResult, OptionSpec, register
 
-# TOMG-Bench's functional-group SMARTS (counted as substructure matches)
+# TOMG-Bench's functional-group SMARTS (utils/evaluation.py of phenixace/TOMG-Bench and S2-TOMG-Bench,
+# mol_prop "num_<group>"), counted as unique substructure matches
 FUNCTIONAL_GROUPS = {
-    "benzene_ring": "[cX3]1[cX3][cX3][cX3][cX3][cX3]1",
-    "hydroxyl": "[OH]",
-    "anhydride": "[CX3](=O)[OX2][CX3](=O)",
-    "aldehyde": "[CX3H](=O)",
-    "ketone": "[CX3](=O)[CX4]",
-    "carboxyl": "[CX3](=O)[OX2H]",
-    "ester": "[CX3](=O)[OX2][CX4]",
-    "amide": "[NX3][CX3](=O)",
+    "benzene_ring": "[cR1]1[cR1][cR1][cR1][cR1][cR1]1",  # R1: a ring fused to another is no benzene ring
+    "hydroxyl": "[OX2H]",
+    "anhydride": "[CX3](=[OX1])[OX2][CX3](=[OX1])",
+    "aldehyde": "[CX3H1](=O)[#6]",
+    "ketone": "[#6][CX3](=O)[#6]",
+    "carboxyl": "[CX3](=O)[OX2H1]",
+    "ester": "[#6][CX3](=O)[OX2H0][#6]",
+    "amide": "[NX3][CX3](=[OX1])[#6]",
     "amine": "[NX3;H2,H1;!$(NC=O)]",
-    "nitro": "[NX3](=O)=O",
+    "nitro": "[$([NX3](=O)=O),$([NX3+](=O)[O-])][!#8]",
     "halo": "[F,Cl,Br,I]",
     "thioether": "[SX2][CX4]",
-    "nitrile": "C#N",
-    "thiol": "[SH]",
-    "sulfide": "[SX2H0]",
-    "disulfide": "S=S",
-    "sulfoxide": "[SX3](=O)[CX4]",
-    "sulfone": "[SX4](=O)(=O)[CX4]",
+    "nitrile": "[NX1]#[CX2]",
+    "thiol": "[#16X2H]",
+    "sulfide": "[#16X2H0]",
+    "disulfide": "[#16X2H0][#16X2H0]",
+    "sulfoxide": "[$([#16X3]=[OX1]),$([#16X3+][OX1-])]",
+    "sulfone": "[$([#16X4](=[OX1])=[OX1]),$([#16X4+2]([OX1-])[OX1-])]",
     "borane": "[BX3]",
 }
+# TOMG-Bench counts sulfides as the [#16X2H0] matches minus the disulfide matches
+GROUP_SUBTRACT = {"sulfide": "[#16X2H0][#16X2H0]"}
 ELEMENTS = {"carbon": 6, "nitrogen": 7, "oxygen": 8, "fluorine": 9, "phosphorus": 15, "sulfur": 16,
             "chlorine": 17, "bromine": 35, "iodine": 53, "boron": 5, "silicon": 14, "selenium": 34,
             "tellurium": 52, "arsenic": 33, "antimony": 51, "bismuth": 83, "polonium": 84}
@@ -101,7 +104,10 @@ def count_feature(mol, name: str) -> int:
 
     family, key = feature_kind(name)
     if family == "group":
-        return len(mol.GetSubstructMatches(Chem.MolFromSmarts(FUNCTIONAL_GROUPS[key])))
+        count = len(mol.GetSubstructMatches(Chem.MolFromSmarts(FUNCTIONAL_GROUPS[key])))
+        if key in GROUP_SUBTRACT:
+            count -= len(mol.GetSubstructMatches(Chem.MolFromSmarts(GROUP_SUBTRACT[key])))
+        return count
     if family == "atom":
         return sum(a.GetAtomicNum() == ELEMENTS[key] for a in mol.GetAtoms())
     if key == "rotatable":

@@ -142,3 +142,25 @@ def test_custom_unlisted_atoms_and_groups_must_be_absent_as_tomg_bench():
     assert compute("custom_sr", ["CCO"], [{"carbon": 2.0, "oxygen": "1"}]).value == 1.0
     with pytest.raises(EvalInputError, match="not a whole number"):
         compute("custom_sr", ["CCO"], [{"carbon": 1.5}])
+
+
+@pytest.mark.parametrize("smiles, group, count", [
+    ("c1ccc2ccccc2c1", "benzene ring", 0),       # naphthalene: fused ring atoms are not R1
+    ("c1ccc(cc1)-c1ccccc1", "benzene ring", 2),  # biphenyl
+    ("O=C(c1ccccc1)c1ccccc1", "ketone", 1),      # benzophenone: a ketone between two aromatic carbons
+    ("C=O", "aldehyde", 0),                      # formaldehyde: its carbon carries 2 H and no carbon
+    ("CC=O", "aldehyde", 1),
+    ("C[N+](=O)[O-]", "nitro", 1),               # RDKit's charge-separated nitro form
+    ("CSSC", "disulfide", 1),
+    ("CSSC", "sulfide", 1),                      # 2 divalent S minus 1 disulfide, TOMG-Bench's count
+    ("CSC", "sulfide", 1),
+    ("CS(C)=O", "sulfoxide", 1),                 # DMSO: one sulfoxide, not one per methyl
+    ("CS(C)(=O)=O", "sulfone", 1),
+    ("OC(=O)C", "hydroxyl", 1),                  # [OX2H] includes the acid OH
+])
+def test_functional_group_counts_follow_tomg_bench_smarts(smiles, group, count):
+    from rdkit import Chem
+
+    from biomatrix_plugin.eval.molecule_design import count_feature
+
+    assert count_feature(Chem.MolFromSmiles(smiles), group) == count
