@@ -131,6 +131,72 @@ def _check_measures(where: str, measures: Any, errors: list[str]) -> None:
                 errors.append(f"{where}[{i}].{k} must be a number")
 
 
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
+
+
+def _check_params(path: str, builder: str, declared: dict, params: dict, errors: list[str]) -> None:
+    """builder.params against the builder's declaration (builders.BuilderSpec.params)."""
+    for key in sorted(set(params) - set(declared), key=str):
+        errors.append(f"{path}: builder.params.{key}: unknown parameter of builder {builder!r} "
+                      f"(allowed: {', '.join(sorted(declared))})")
+    for key, spec in declared.items():
+        if key not in params:
+            continue
+        value, where = params[key], f"{path}: builder.params.{key}"
+        if value is None:
+            if not spec.nullable:
+                errors.append(f"{where} must not be null")
+            continue
+        if spec.kind in ("probabilities", "columns"):
+            if not isinstance(value, dict):
+                errors.append(f"{where}: expected a mapping of "
+                              f"{'field -> probability' if spec.kind == 'probabilities' else 'field -> column name'}")
+                continue
+            if spec.keys is not None:
+                for k in sorted(set(value) - set(spec.keys), key=str):
+                    errors.append(f"{where}.{k}: unknown key (allowed: {', '.join(sorted(spec.keys))})")
+            if spec.kind == "probabilities":
+                _check_probabilities(where, value, errors)
+            else:
+                for k, v in value.items():
+                    if not isinstance(v, str) or not v:
+                        errors.append(f"{where}.{k}: column name must be a non-empty string, got {v!r}")
+        elif spec.kind == "probability":
+            if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
+                errors.append(f"{where}: probability must be a number in [0, 1], got {value!r}")
+        elif spec.kind == "field_list":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                errors.append(f"{where} must be a list of field names")
+            elif spec.keys is not None:
+                for v in value:
+                    if v not in spec.keys:
+                        errors.append(f"{where}: unknown field {v!r} (allowed: {', '.join(sorted(spec.keys))})")
+        elif spec.kind == "path":
+            if not isinstance(value, str) or not value:
+                errors.append(f"{where} must be a path")
+        elif spec.kind == "integer":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                errors.append(f"{where} must be a non-negative integer, got {value!r}")
+        elif spec.kind == "number":
+            if not _is_number(value):
+                errors.append(f"{where} must be a number, got {value!r}")
+        elif spec.kind == "boolean":
+            if not isinstance(value, bool):
+                errors.append(f"{where} must be true or false, got {value!r}")
+        elif spec.kind == "text":
+            if not isinstance(value, str):
+                errors.append(f"{where} must be a string, got {value!r}")
+        elif spec.kind == "measures":
+            _check_measures(f"{where}", value, errors)
+        elif spec.kind == "vocabulary":
+            # a bare word other than open/default is a typo ("defualt"), not a folder next to the cwd
+            if not isinstance(value, str) or (value not in ("open", "default") and not any(
+                    c in value for c in ("/", os.sep, "$", "~"))):
+                errors.append(f"{where} {value!r} must be 'open', 'default' or the path of a vocabulary "
+                              "directory (containing '/', e.g. ./my_vocab)")
+
+
 def validate_card(data: Any, path: str) -> list[str]:
     """All problems of one card (empty list = valid)."""
     from .builders import BUILDERS
@@ -187,18 +253,7 @@ def validate_card(data: Any, path: str) -> list[str]:
             if not isinstance(params, dict):
                 errors.append(f"{path}: builder.params must be a mapping")
             else:
-                for key in ("views", "fields", "annotations", "molecule_views", "ligand_views"):
-                    if key in params:
-                        _check_probabilities(f"{path}: builder.params.{key}", params[key], errors)
-                if "require" in params and not isinstance(params["require"], list):
-                    errors.append(f"{path}: builder.params.require must be a list of field names")
-                if builder["name"] == "interleaved" and "entity_table" in params and not isinstance(params["entity_table"], str):
-                    errors.append(f"{path}: builder.params.entity_table must be a path")
-                for key in ("structure_root", "structure_codes", "structure_table", "chemical_table", "sequence_table"):
-                    if key in params and not isinstance(params[key], str):
-                        errors.append(f"{path}: builder.params.{key} must be a path")
-                if "measures" in params:
-                    _check_measures(f"{path}: builder.params.measures", params["measures"], errors)
+                _check_params(path, builder["name"], spec.params, params, errors)
                 if builder["name"] == "protein_ligand_complex" and fmt == "types" and "structure_root" not in params:
                     errors.append(f"{path}: builder.params.structure_root is required with a .types index "
                                   "(its receptor/ligand paths are relative to the unpacked CrossDocked2020 folder)")

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from biomatrix_plugin.cli import main as biomatrix_main
+from biomatrix_plugin.corpus.builders import BUILDERS
 from biomatrix_plugin.corpus.registry import (
     CardError, check_registry, generate_dataset_info, load_card, load_cards, manual_entries, validate_card,
     validate_dataset_info,
@@ -64,12 +65,67 @@ def test_fixture_cards_are_valid_and_cover_every_builder():
     (lambda c: c.update(sampling_weight=-1), "sampling_weight must be a positive number"),
     (lambda c: c["input"].update(options={"extra_cells": "maybe"}), "extra_cells must be"),
     (lambda c: c.update(output={"file_name": "/abs/path"}), "relative to the registry"),
+    # builder params are checked against the builder's declaration: a typo never silently does nothing
+    (lambda c: c["builder"]["params"].update(max_lenght=10),
+     "x.yaml: builder.params.max_lenght: unknown parameter of builder 'molecule'"),
+    (lambda c: c["builder"]["params"]["views"].update(smile=1.0),
+     "x.yaml: builder.params.views.smile: unknown key (allowed: mol3d, selfies, smiles)"),
+    (lambda c: c["builder"]["params"]["fields"].update(tpsaa=0.5), "builder.params.fields.tpsaa: unknown key"),
+    (lambda c: c["builder"]["params"].update(selfies_vocabulary="defualt"),
+     "builder.params.selfies_vocabulary 'defualt' must be 'open', 'default' or the path"),
+    (lambda c: c["builder"]["params"].update(require=["descripton"]), "require: unknown field 'descripton'"),
+    (lambda c: c["builder"]["params"].update(field_names={"iupac": "IUPACName"}), "field_names.iupac: unknown key"),
+    (lambda c: c["builder"]["params"].update(shuffle="yes"), "builder.params.shuffle must be true or false"),
+    (lambda c: c["builder"]["params"].update(min_views=1.5), "builder.params.min_views must be a non-negative integer"),
 ])
 def test_invalid_cards_are_reported_with_the_field(mutate, message):
     card = good_card()
     mutate(card)
     errors = validate_card(card, "x.yaml")
     assert any(message in e for e in errors), errors
+    assert len(errors) == 1, errors  # the good card is otherwise valid
+
+
+@pytest.mark.parametrize("builder,fmt,params,message", [
+    ("binding_affinity", "tsv", {"columns": {"smile": "SMILES"}}, "builder.params.columns.smile: unknown key"),
+    ("binding_affinity", "tsv", {"chemical_tabel": "x.tsv"}, "builder.params.chemical_tabel: unknown parameter"),
+    ("uniprot", "uniprot_dat", {"annotations": {"functon": 1.0}}, "builder.params.annotations.functon: unknown key"),
+    ("uniprot", "uniprot_dat", {"structure_probability": 2}, "structure_probability: probability must be"),
+    ("fasta_sequence", "fasta", {"max_length": "8000"}, "builder.params.max_length must be a non-negative integer"),
+    ("protein_pair", "tsv", {"columns": {"seq_a": "A"}}, "builder.params.columns.seq_a: unknown key"),
+    ("protein_ligand_complex", "csv", {"ligand_view": {"smiles": 1.0}}, "builder.params.ligand_view: unknown parameter"),
+    ("protein_complex", "structure", {"max_rmsd": 2.0}, "builder.params.max_rmsd: unknown parameter of builder 'protein_complex'"),
+    ("interleaved", "jsonl", {"molecule_views": {"mol3d": 1.0}}, "builder.params.molecule_views.mol3d: unknown key"),
+    ("text", "jsonl", {"text_field": 3}, "builder.params.text_field must be a string"),
+])
+def test_params_of_every_builder_are_checked(builder, fmt, params, message):
+    card = {"name": "c", "category": "protein", "source": {"name": "s"}, "license": "x",
+            "input": {"format": fmt, "path": "x"}, "builder": {"name": builder, "params": params}}
+    errors = validate_card(card, "c.yaml")
+    assert len(errors) == 1 and message in errors[0], errors
+    # null means "no limit" where the builder reads it so, and open/default/a path are vocabularies
+    ok = {"molecule": {"selfies_vocabulary": "./tokenizer_ext", "require": ["description", "mol3d"]},
+          "fasta_sequence": {"max_length": None}, "protein_ligand_complex": {"max_rmsd": None, "structure_root": "cd"}}
+    for name, good in ok.items():
+        card["builder"] = {"name": name, "params": good}
+        card["input"]["format"] = BUILDERS[name].formats[0]
+        assert validate_card(card, "c.yaml") == [], (name, good)
+
+
+def test_every_builder_declares_the_params_its_code_reads():
+    """The declaration is what validation trusts: each params.get("...") in a builder's module is declared
+    by the builders that live there (a new parameter without a declaration would be refused on every card)."""
+    import inspect
+    import re
+
+    from biomatrix_plugin.corpus import complexes, interactions, molecules, proteins, text
+
+    read = set()
+    for module in (complexes, interactions, molecules, proteins, text):
+        read |= set(re.findall(r'params(?:\.get\(|\[)"([a-z_]+)"', inspect.getsource(module)))
+    declared = {k for spec in BUILDERS.values() for k in spec.params}
+    assert read <= declared, read - declared
+    assert {"max_length", "views", "measures", "entity_table", "structure_codes"} <= read
 
 
 def test_dataset_info_validation_names_keys_llamafactory_ignores(tmp_path):
