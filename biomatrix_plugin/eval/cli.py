@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     m.add_argument("--out", help="also write the result JSON here (for `biomatrix eval report`)")
     m.add_argument("--task", help="task id recorded in --out, matching eval/paper_results.yaml")
     m.add_argument("--variant", help="variant recorded in --out (e.g. smiles, selfies)")
+    m.add_argument("--report-as", metavar="NAME",
+                   help="paper metric name recorded in --out when the paper names this number differently "
+                        "(e.g. validity of the strict MolOpt run: validity_strict)")
     m.set_defaults(func=_metric)
 
     r = sub.add_parser("report", help="Markdown table + PNG of results next to BioMatrix-4B's published numbers")
@@ -84,6 +87,8 @@ def _metric(args) -> int:
     out = result.to_dict()
     if args.task or args.variant:
         out.update({"task": args.task, "variant": args.variant})
+    if args.report_as:
+        out["report_as"] = args.report_as
     out["files"] = {"pred": args.pred, "ref": args.ref, "train": args.train}
     text = json.dumps(out)
     print(text)

@@ -4,6 +4,19 @@ A result file is the JSON that ``biomatrix eval metric ... --out FILE --task T [
 (``*.json``, or ``*.jsonl`` with one result per line). Rows are matched to ``eval/paper_results.yaml`` by
 (task, variant, metric); values are shown in the paper's unit (fraction metrics ×100 where the paper
 prints percent). Metrics that could not run appear as "not computed" with their reason.
+
+Where the paper names a number differently from the metric that produces it, the result is matched under
+the paper's name:
+
+- ``report_as`` in the result (``eval metric --report-as NAME``) names the paper row explicitly, e.g. the
+  ``validity`` of the strict MolOpt run as ``validity_strict``;
+- ``validity_3d`` computed with ``complete=true`` is the paper's ``validity_completeness`` (V&C);
+- a ``correct_loose`` / ``correct_strict`` result also gives the run's ``validity_loose`` /
+  ``validity_strict`` (valid outputs / all, from its ``n_items`` and ``n_invalid``) where the paper has
+  that row and no explicit result gives it.
+
+A result without ``variant`` of a task whose paper variants include ``default`` (``qm9_unconditional_3d``:
+default and mmff) is the default variant.
 """
 
 from __future__ import annotations
@@ -22,8 +35,16 @@ FRACTION_METRICS = {
     "validity", "uniqueness", "novelty", "exact_match", "inchi_match", "formula_match", "iupac_match", "fts",
     "accuracy", "set_precision", "set_recall", "set_f1", "meteor", "bleu2", "bleu4", "rouge1", "rouge2",
     "rouge_l", "aar", "edit_sr", "edit_wsr", "custom_sr", "custom_wsr", "opt_sr", "opt_wsr", "correct_loose",
-    "validity_loose", "correct_strict", "validity_strict",
+    "validity_loose", "correct_strict", "validity_strict", "validity_3d", "validity_completeness",
+    "validity_uniqueness", "validity_uniqueness_novelty", "atom_stability", "mol_stability",
 }
+# a paper-row name -> why nothing in this package computes it (shown with --all-paper-rows)
+NO_PRODUCER = {
+    "validity_uniqueness": "no metric of this package computes QM9 V&U (valid and unique / all)",
+    "validity_uniqueness_novelty": "no metric of this package computes QM9 V&U&N (valid, unique and novel / all)",
+}
+# validity of an optimisation run, derived from its correct_* result
+DERIVED_VALIDITY = {"correct_loose": "validity_loose", "correct_strict": "validity_strict"}
 LOWER_IS_BETTER_EXTRA = {"bond_length_mmd", "bond_angle_mmd", "dihedral_mmd", "rep", "pae"}
 
 
@@ -75,6 +96,7 @@ class Row:
     status: str
     reason: str
     higher_is_better: bool
+    source: str = ""  # the producing metric when the paper names the number differently
 
 
 def _higher_is_better(metric: str) -> bool:
@@ -92,6 +114,24 @@ def _display(metric: str, value: float | None, unit: str) -> float | None:
     return value * 100 if unit == "percent" and metric in FRACTION_METRICS else value
 
 
+def paper_metric_name(res: dict, task: str, variant: str, paper: dict) -> str:
+    """The name under which a result is matched: ``report_as``, else the paper's alias, else its metric."""
+    if res.get("report_as"):
+        return str(res["report_as"])
+    metric = res["metric"]
+    if metric == "validity_3d" and (res.get("details") or {}).get("complete") \
+            and (task, variant, "validity_completeness") in paper:
+        return "validity_completeness"
+    return metric
+
+
+def _derived_validity(res: dict) -> float | None:
+    n, bad = res.get("n_items"), res.get("n_invalid")
+    if not isinstance(n, int) or not isinstance(bad, int) or n <= 0:
+        return None
+    return (n - bad) / n
+
+
 def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False) -> list[Row]:
     rows, seen = [], set()
     variants_by_task: dict[str, set[str]] = {}
@@ -99,23 +139,40 @@ def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False) -
     for (task, variant, _), ref in paper.items():
         variants_by_task.setdefault(task, set()).add(variant)
         task_unit[task] = ref["unit"]
-    for res in results:
+
+    def where(res: dict) -> tuple[str, str]:
         task = res.get("task") or "-"
-        variant = res.get("variant") or ("default" if variants_by_task.get(task) == {"default"} else "-")
-        metric = res["metric"]
+        return task, res.get("variant") or ("default" if "default" in variants_by_task.get(task, ()) else "-")
+
+    def add(task: str, variant: str, metric: str, value, computed: bool, res: dict, source: str = "") -> None:
         ref = paper.get((task, variant, metric))
         unit = ref["unit"] if ref else task_unit.get(task, "raw")
         seen.add((task, variant, metric))
-        computed = res.get("status", "computed") == "computed" and res.get("value") is not None
-        rows.append(Row(task, variant, metric, _display(metric, res.get("value"), unit) if computed else None,
+        rows.append(Row(task, variant, metric, _display(metric, value, unit) if computed else None,
                         ref["value"] if ref else None, res.get("n_items"), res.get("n_invalid"),
                         "computed" if computed else "not computed",
-                        "" if computed else (res.get("reason") or "no value"), _higher_is_better(metric)))
+                        "" if computed else (res.get("reason") or "no value"), _higher_is_better(metric), source))
+
+    for res in results:
+        task, variant = where(res)
+        metric = paper_metric_name(res, task, variant, paper)
+        computed = res.get("status", "computed") == "computed" and res.get("value") is not None
+        source = res["metric"] if metric != res["metric"] else ""
+        if source and (res.get("details") or {}).get("complete"):
+            source += " complete=true"
+        add(task, variant, metric, res.get("value"), computed, res, source)
+    for res in results:  # after the explicit results, so that one given with --report-as wins
+        task, variant = where(res)
+        derived = DERIVED_VALIDITY.get(res["metric"])
+        value = _derived_validity(res)
+        if derived and value is not None and (task, variant, derived) in paper and (task, variant, derived) not in seen:
+            add(task, variant, derived, value, True, res, f"{res['metric']}: valid outputs / all")
     if all_paper_rows:
         for (task, variant, metric), ref in sorted(paper.items()):
             if (task, variant, metric) not in seen:
                 rows.append(Row(task, variant, metric, None, ref["value"], None, None, "not computed",
-                                "no result in the results directory", _higher_is_better(metric)))
+                                NO_PRODUCER.get(metric, "no result in the results directory"),
+                                _higher_is_better(metric)))
     return rows
 
 
@@ -142,6 +199,8 @@ def render_markdown(rows: list[Row], png_name: str) -> str:
         arrow = "↑" if r.higher_is_better else "↓"
         delta = _fmt(r.ours - r.paper) if r.ours is not None and r.paper is not None else "—"
         status = "computed" if r.status == "computed" else f"not computed: {r.reason}"
+        if r.source:
+            status += f" (from {r.source})"
         lines.append(f"| {r.task} | {r.variant} | {r.metric} {arrow} | {_fmt(r.ours)} | {_fmt(r.paper)} | {delta} | "
                      f"{'' if r.n_items is None else r.n_items} | {'' if r.n_invalid is None else r.n_invalid} | "
                      f"{status.replace('|', '/')} |")

@@ -158,3 +158,52 @@ def test_report_bad_inputs(tmp_path, capsys):
     (tmp_path / "x.json").write_text('{"value": 1}')
     rc, _, err = run(capsys, "report", str(tmp_path))
     assert rc == 2 and "no 'metric' field" in err
+
+
+def test_report_matches_the_papers_names(tmp_path, capsys):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    ethanol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(ethanol, randomSeed=7)
+    AllChem.MMFFOptimizeMolecule(ethanol)
+    atoms = [a.GetSymbol() for a in ethanol.GetAtoms()]
+    coords = ethanol.GetConformer().GetPositions()
+    gen = tmp_path / "gen.jsonl"  # ethanol, and ethanol blown up x1.5: valid, but 9 fragments
+    gen.write_text("".join(json.dumps({"atoms": atoms, "coords": (coords * f).tolist()}) + "\n" for f in (1.0, 1.5)))
+    res = tmp_path / "results"
+    assert run(capsys, "metric", "validity_3d", "--pred", str(gen), "--field", "*", "--option", "complete=true",
+               "--task", "qm9_unconditional_2d", "--out", str(res / "vc.json"))[0] == 0
+    assert run(capsys, "metric", "atom_stability", "--pred", str(gen), "--field", "*",
+               "--task", "qm9_unconditional_3d", "--out", str(res / "as.json"))[0] == 0
+    opt = tmp_path / "opt.txt"
+    opt.write_text("c1ccccc1O\nbad(\nCCCO\nC1CC\n")  # 2 of 4 outputs invalid
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text((json.dumps({"molecule": "CCO", "property": "qed", "direction": "increase"}) + "\n") * 4)
+    for metric in ("correct_loose", "correct_strict"):
+        assert run(capsys, "metric", metric, "--pred", str(opt), "--ref", str(ref), "--ref-field", "*",
+                   "--task", "molopt_qed", "--variant", "smiles", "--out", str(res / f"{metric}.json"))[0] == 0
+    strict = tmp_path / "strict.txt"
+    strict.write_text("CCO\nCCN\nbad(\nCC\n")  # the strict run's own outputs: 3 of 4 valid
+    assert run(capsys, "metric", "validity", "--pred", str(strict), "--task", "molopt_qed", "--variant", "smiles",
+               "--report-as", "validity_strict", "--out", str(res / "vs.json"))[0] == 0
+    assert run(capsys, "report", str(res))[0] == 0
+    lines = (res / "report.md").read_text().splitlines()
+
+    def row(task, metric):
+        found = [l for l in lines if l.startswith(f"| {task} |") and f"| {metric} " in l]
+        assert len(found) == 1, (task, metric, found)
+        return [c.strip() for c in found[0].split("|")[1:-1]]
+
+    # V&C: 1 of 2 molecules is valid and one fragment; paper 1.000
+    assert row("qm9_unconditional_2d", "validity_completeness")[1:5] == ["default", "validity_completeness ↑", "0.5", "1"]
+    assert "from validity_3d complete=true" in row("qm9_unconditional_2d", "validity_completeness")[8]
+    # no --variant: the default variant of a task that also has an mmff variant; 9 of 18 atoms stable
+    assert row("qm9_unconditional_3d", "atom_stability")[1:5] == ["default", "atom_stability ↑", "0.5", "0.897"]
+    # validity_loose from the correct_loose run (2 of 4 valid), paper 0.87
+    loose = row("molopt_qed", "validity_loose")
+    assert loose[1:5] == ["smiles", "validity_loose ↑", "0.5", "0.87"] and "from correct_loose" in loose[8]
+    # validity_strict: the explicit --report-as result (3 of 4) wins over the correct_strict run's own
+    assert row("molopt_qed", "validity_strict")[1:5] == ["smiles", "validity_strict ↑", "0.75", "0.77"]
+    assert run(capsys, "report", str(res), "--all-paper-rows")[0] == 0
+    assert "no metric of this package computes QM9 V&U " in (res / "report.md").read_text()
