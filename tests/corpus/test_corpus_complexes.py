@@ -227,6 +227,8 @@ def test_mismatched_precomputed_codes_are_rejected_not_misaligned(tmp_path):
 
 
 def test_fixture_cards_build_with_rejects_and_manifest(tmp_path, molstructok):
+    import dataclasses
+
     from biomatrix_plugin.corpus.build import build_card
     from biomatrix_plugin.corpus.registry import load_card
 
@@ -238,8 +240,8 @@ def test_fixture_cards_build_with_rejects_and_manifest(tmp_path, molstructok):
     threads = torch.get_num_threads()
     seen = []
     real_builder = BUILDERS["protein_ligand_complex"]
-    spy = type(real_builder)(lambda r, rng, p: seen.append(torch.get_num_threads()) or real_builder.function(r, rng, p),
-                             real_builder.formats, real_builder.category, real_builder.summary)
+    spy = dataclasses.replace(
+        real_builder, function=lambda r, rng, p: seen.append(torch.get_num_threads()) or real_builder.function(r, rng, p))
     BUILDERS["protein_ligand_complex"] = spy
     try:
         m = build_card(load_card(cards / "fx_crossdocked.yaml"), tmp_path / "a", n_shards=2, progress=False)
