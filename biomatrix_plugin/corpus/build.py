@@ -10,8 +10,10 @@ Layout under ``--out DIR`` for a card named ``NAME`` with N shards::
     DIR/dataset_info.json                 LLaMA-Factory entries for every dataset built into DIR
 
 With at least N input files, shard ``k`` builds files ``k, k+N, ...`` (sorted order); otherwise record
-``g`` (counted across the input files) belongs to shard ``g % N``. A record's randomness is seeded by (seed, card, file, position), so the output does not depend on the number of
-workers or on the engine (process pool or Ray). A shard checkpoints every ``checkpoint_every`` records;
+``g`` (counted across the input files) belongs to shard ``g % N``. A record's randomness is seeded by (seed,
+card, file, position), the file named by its path relative to the data root (``records.source_key``, also
+the ``source`` of a reject), so the output does not depend on the number of workers, on the engine (process
+pool or Ray) or on where the data root is mounted. A shard checkpoints every ``checkpoint_every`` records;
 after a kill it truncates its files to the last checkpoint and continues, which gives byte-identical
 output because everything before the checkpoint is deterministic.
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .records import RecordRejected, file_sha256, iter_records, parse_record, resolve_inputs
+from .records import RecordRejected, file_sha256, iter_records, parse_record, resolve_inputs, source_key
 
 STATE_VERSION = 1
 OUTPUT_FORMATS = ("jsonl", "parquet")
@@ -63,6 +65,7 @@ class ShardTask:
     stop_after: int | None = None  # test hook: raise BuildInterrupted after this many records
     shard_by: str = "record"  # "file": shard k reads files k, k+N, ...; "record": every file, records g % N == k
     output_format: str = "jsonl"  # "jsonl" or "parquet" (built as JSONL, converted when the shard is complete)
+    data_root: str | None = None  # inputs are named relative to it in rejects and record seeds (source_key)
 
     def owned_records(self):
         """The raw records of this shard, in a fixed order."""
@@ -139,10 +142,11 @@ def input_checksums(files: list[str], cache_path: Path | None = None) -> list[di
     return out
 
 
-def build_fingerprint(card: dict, checksums: list[dict], n_shards: int, code: dict, output_format: str = "jsonl") -> str:
+def build_fingerprint(card: dict, checksums: list[dict], n_shards: int, code: dict, output_format: str = "jsonl",
+                      root: str | Path | None = None) -> str:
     payload = {
         "card": card,
-        "inputs": [(os.path.basename(c["path"]), c["sha256"]) for c in checksums],
+        "inputs": [(source_key(c["path"], root), c["sha256"]) for c in checksums],
         "n_shards": n_shards,
         "code": code["builder_code_sha256"],
     }
@@ -230,7 +234,8 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
                 continue
             if task.stop_after is not None and processed_now >= task.stop_after:
                 raise BuildInterrupted(f"stopped after {processed_now} records (test hook)")
-            rng = record_rng(seed, task.name, os.path.basename(rec.source), rec.position)
+            source = source_key(rec.source, task.data_root)
+            rng = record_rng(seed, task.name, rec.source, rec.position, task.data_root)
             try:
                 fields = parse_record(rec.raw, fmt, options)
                 lines = [_instance_line(inst) for inst in builder(fields, rng, params)]
@@ -246,7 +251,7 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
                 data_fh.write("".join(lines).encode("utf-8"))
                 state["written"] += len(lines)
             else:
-                entry = {"dataset": task.name, "source": os.path.basename(rec.source), "position": rec.position,
+                entry = {"dataset": task.name, "source": source, "position": rec.position,
                          "reason": reason}
                 rej_fh.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
                 state["rejected"] += 1
@@ -392,7 +397,7 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
     meta = out_dir / "_build" / card.name
     checksums = input_checksums(files, meta / "inputs.json")
     code = code_version()
-    fingerprint = build_fingerprint(card.data, checksums, n_shards, code, output_format)
+    fingerprint = build_fingerprint(card.data, checksums, n_shards, code, output_format, root)
     if force and meta.exists():
         import shutil
 
@@ -409,7 +414,8 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
     # all records and keeps every N-th (cheap: records are split, not parsed, before the ownership test)
     shard_by = "file" if len(files) >= n_shards > 1 else "record"
     tasks = [ShardTask(_resolve_param_paths(card.data, root), card.path, tuple(files), k, n_shards, str(out_dir),
-                       fingerprint, checkpoint_every, stop_after, shard_by, output_format) for k in range(n_shards)]
+                       fingerprint, checkpoint_every, stop_after, shard_by, output_format, str(root))
+             for k in range(n_shards)]
     return BuildPlan(card, files, checksums, code, fingerprint, tasks)
 
 
@@ -449,7 +455,8 @@ def write_manifest(plan: BuildPlan, summaries: list[dict], engine: str, seconds:
         "shard_by": plan.tasks[0].shard_by,
         "fingerprint": plan.fingerprint,
         "code_version": plan.code,
-        "inputs": [{"file": os.path.basename(c["path"]), "size": c["size"], "sha256": c["sha256"]} for c in plan.checksums],
+        "inputs": [{"file": source_key(c["path"], plan.tasks[0].data_root), "size": c["size"], "sha256": c["sha256"]}
+                   for c in plan.checksums],
         "shards": summaries,
         "totals": {k: sum(s[k] for s in summaries) for k in ("records", "written", "rejected", "bytes")},
         "engine": engine,

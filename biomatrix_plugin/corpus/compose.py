@@ -1,25 +1,28 @@
 """Stochastic composition (report §3.1): optional fields are included with a configured probability and
 interchangeable components are emitted in a random order, so the model never sees one fixed schema.
 
-Randomness comes from a per-record ``random.Random`` seeded by (build seed, dataset, input file name, record
-position), so an instance does not depend on how records were split into shards or which worker built them,
-nor on the directory the inputs sit in.
+Randomness comes from a per-record ``random.Random`` seeded by (build seed, dataset, input file, record
+position), the input file being named by its path relative to the data root (:func:`.records.source_key`),
+so an instance does not depend on how records were split into shards or which worker built them, nor on
+where the data root is mounted, and same-named files in different folders get different streams.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import random
 from dataclasses import dataclass
 from typing import Mapping
 
 
-def record_rng(seed: int, dataset: str, source: str, position: int) -> random.Random:
-    # Keyed on the file's base name, not its path, so that the same corpus built from another directory
-    # (a clone, a scratch disk, a cluster mount) composes identical instances. str seeds go through
-    # SHA-512 in CPython, so this is stable across processes and PYTHONHASHSEED.
-    return random.Random(f"{seed}|{dataset}|{os.path.basename(source)}|{position}")
+def record_rng(seed: int, dataset: str, source: str, position: int, root: str | None = None) -> random.Random:
+    """``source`` is the input file; it is keyed on its path relative to ``root`` (the build's data root),
+    or on its base name when it is not under ``root`` or no root is given, never on the absolute path, so
+    the same corpus built from another mount (a clone, a scratch disk, a cluster) composes identical
+    instances. str seeds go through SHA-512 in CPython: stable across processes and PYTHONHASHSEED."""
+    from .records import source_key
+
+    return random.Random(f"{seed}|{dataset}|{source_key(source, root)}|{position}")
 
 
 @dataclass

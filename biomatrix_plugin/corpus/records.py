@@ -37,6 +37,22 @@ class RawRecord:
         return f"{os.path.basename(self.source)}#{self.position}"
 
 
+def source_key(path: str, root: str | Path | None) -> str:
+    """How an input file is named in rejects, manifests and record seeds: its path relative to the data
+    root (``afdb/shard_07/vq_indices.csv``), so same-named files in different folders stay apart while the
+    name does not depend on where the root is mounted; the base name for a file outside the root."""
+    name = os.path.basename(path)
+    if root is None:
+        return name
+    full, base = os.path.abspath(path), os.path.abspath(str(root))
+    try:
+        if os.path.commonpath([full, base]) != base:
+            return name
+    except ValueError:  # different drives
+        return name
+    return Path(os.path.relpath(full, base)).as_posix()
+
+
 def resolve_inputs(pattern: str | list[str], root: str | Path | None = None) -> list[str]:
     """Expand a path pattern (or list of them) relative to ``root``; sorted so record order is stable."""
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)

@@ -207,6 +207,37 @@ def test_many_input_files_are_sharded_by_file_with_the_same_instances(tmp_path):
     assert by_file["totals"]["rejected"] == single["totals"]["rejected"] == 9
 
 
+def test_same_named_inputs_in_different_folders_get_their_own_seeds_and_traceable_rejects(tmp_path):
+    """AFDB's vq_indices.csv per shard folder, FineWeb's 000_00000.parquet per dump: inputs are named by
+    their path under the data root, not their base name, and still not by where the root is mounted."""
+    import shutil
+
+    import yaml
+
+    outputs = {}
+    for mount in ("mnt_a", "mnt_b"):
+        root = tmp_path / mount / "data"
+        for dump in ("dump1", "dump2"):
+            (root / dump).mkdir(parents=True)
+            shutil.copy(CARDS.parent / "fixtures" / "pubchem_properties.csv", root / dump / "props.csv")
+        c = yaml.safe_load((CARDS / "fx_pubchem_csv.yaml").read_text())
+        c["input"]["path"] = "*/props.csv"
+        (tmp_path / mount / "card.yaml").write_text(yaml.safe_dump(c))
+        out = tmp_path / mount / "out"
+        m = build_card(load_card(tmp_path / mount / "card.yaml"), out, data_root=root, n_shards=1, progress=False)
+        lines = (out / "fx_pubchem_csv" / "part-00000-of-00001.jsonl").read_text().splitlines()
+        rejects = [json.loads(l) for l in (out / "_build" / "fx_pubchem_csv" / "rejects.jsonl").read_text().splitlines()]
+        outputs[mount] = (lines, rejects, m["inputs"])
+    lines, rejects, inputs = outputs["mnt_a"]
+    assert len(lines) == 12  # 6 accepted rows per copy, dump1's first
+    # the same rows in the two folders get different random streams, so different compositions
+    assert lines[:6] != lines[6:]
+    assert [(r["source"], r["position"]) for r in rejects] == [
+        ("dump1/props.csv", 6), ("dump1/props.csv", 7), ("dump2/props.csv", 6), ("dump2/props.csv", 7)]
+    assert [i["file"] for i in inputs] == ["dump1/props.csv", "dump2/props.csv"]
+    assert outputs["mnt_b"] == outputs["mnt_a"]  # another mount of the same root: byte-identical build
+
+
 def test_vocab_build_counts_selfies_and_joint_tokens_of_the_built_corpus(tmp_path):
     """`biomatrix vocab build --corpus OUT/*/part-*.jsonl`: the vocabulary comes from the built corpus."""
     from biomatrix_plugin.cli import main
