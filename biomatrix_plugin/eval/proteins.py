@@ -1,7 +1,7 @@
 """Protein metrics: amino-acid recovery, backbone RMSD / TM-score, and self-consistency metrics.
 
-Structures are C-alpha traces: an item is a list of ``[x, y, z]`` rows, or the path of a PDB / mmCIF file
-(first chain's CA atoms, read with biotite). RMSD is the Kabsch-superposed CA RMSD and needs equal lengths
+Structures are C-alpha traces: an item is a list of ``[x, y, z]`` rows, or the path of a PDB / mmCIF /
+BinaryCIF file, gzipped or not (first model, first chain's CA atoms, read with the protein3d area's reader). RMSD is the Kabsch-superposed CA RMSD and needs equal lengths
 (a length mismatch is counted as invalid, as the report's length-matched protocol implies); TM-score is
 TM-align's (``tmtools``), normalised by the reference length.
 
@@ -17,6 +17,7 @@ with this family.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,8 +28,15 @@ from .registry import EvalInputError, MetricResult, OptionSpec, register
 
 # ------------------------------------------------------------------ sequences
 
+_SEQUENCE = re.compile(r"[A-Z]+")
+
+
 def protein_sequence(item: Any) -> str | None:
-    """Plain sequence from a prediction: plain letters or wrapped ``<|prot_aa_start|><A M>...``."""
+    """Plain sequence from a prediction: uppercase letters (whitespace ignored) or wrapped
+    ``<|prot_aa_start|><A M>...``; None for anything else.
+
+    Lowercase text is not read as a sequence: a model answer such as "I cannot design this protein" is
+    prose, not the residues I, C, A, N, ... (and lowercase 'mkv' is no design either)."""
     if not isinstance(item, str):
         return None
     text = item.strip()
@@ -36,8 +44,8 @@ def protein_sequence(item: Any) -> str | None:
         from ..serialization import unwrap
 
         return unwrap(text).first("protein")
-    seq = "".join(text.split()).upper()
-    return seq if seq.isalpha() else None
+    seq = "".join(text.split())
+    return seq if _SEQUENCE.fullmatch(seq) else None
 
 
 @register("aar", family="proteins",
@@ -64,7 +72,12 @@ def aar(predictions: list, references: list, agg: str = "mean") -> MetricResult:
 # ------------------------------------------------------------------ structures
 
 def ca_coordinates(item: Any) -> np.ndarray | None:
-    """(N, 3) CA coordinates from a coordinate list or a PDB/mmCIF path; None when unusable."""
+    """(N, 3) CA coordinates from a coordinate list or a structure file path; None when unusable."""
+    return ca_coordinates_or_reason(item)[0]
+
+
+def ca_coordinates_or_reason(item: Any) -> tuple[np.ndarray | None, str]:
+    """(CA coordinates, "") or (None, why the item is no CA trace)."""
     if isinstance(item, dict):
         item = item.get("ca", item.get("coords"))
     if isinstance(item, str):
@@ -72,28 +85,27 @@ def ca_coordinates(item: Any) -> np.ndarray | None:
     try:
         arr = np.asarray(item, dtype=np.float64)
     except (TypeError, ValueError):
-        return None
+        return None, "not a list of [x, y, z] rows"
     if arr.ndim != 2 or arr.shape[1] != 3 or len(arr) < 3 or not np.all(np.isfinite(arr)):
-        return None
-    return arr
+        return None, f"not a CA trace of at least 3 finite [x, y, z] rows (shape {arr.shape})"
+    return arr, ""
 
 
-def _ca_from_file(path: str) -> np.ndarray | None:
-    p = Path(path.strip())
-    if not p.exists():
-        return None
+def _ca_from_file(path: str) -> tuple[np.ndarray | None, str]:
     import biotite.structure as struc
-    import biotite.structure.io as strucio
 
+    from ..protein3d.structure_io import StructureFileError, read_first_model
+
+    # the protein3d reader handles .gz, mmCIF/BinaryCIF, content sniffing and altlocs, and says what is wrong
     try:
-        atoms = strucio.load_structure(str(p), model=1)
-    except Exception:  # biotite raises several format-specific errors
-        return None
+        atoms = read_first_model(Path(path.strip()))
+    except StructureFileError as exc:
+        return None, str(exc)
     atoms = atoms[struc.filter_amino_acids(atoms) & (atoms.atom_name == "CA")]
     if len(atoms) == 0:
-        return None
+        return None, f"{path.strip()}: no amino-acid CA atom in the first model"
     atoms = atoms[atoms.chain_id == atoms.chain_id[0]]
-    return np.asarray(atoms.coord, dtype=np.float64)
+    return np.asarray(atoms.coord, dtype=np.float64), ""
 
 
 def kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
@@ -123,9 +135,10 @@ def tm_score(model: np.ndarray, reference: np.ndarray, align: str = "tmalign") -
 def _structure_pairs(name: str, predictions: list, references: list):
     pairs, bad = [], 0
     for i, (p, r) in enumerate(zip(predictions, references), start=1):
-        ref = ca_coordinates(r)
+        ref, why = ca_coordinates_or_reason(r)
         if ref is None:
-            raise EvalInputError(f"{name}: reference item {i} is not a CA trace (list of [x,y,z]) or a readable structure file")
+            raise EvalInputError(f"{name}: reference item {i} is not a CA trace (list of [x,y,z]) or a readable "
+                                 f"structure file: {why}")
         pred = ca_coordinates(p)
         if pred is None:
             bad += 1
@@ -248,9 +261,9 @@ def _self_consistency(name: str, predictions: list, references: list, score, sam
     folded, bad = _fold_all(name, predictions)
     scores = []
     for i, _, coords, _, _ in folded:
-        ref = ca_coordinates(references[i])
+        ref, why = ca_coordinates_or_reason(references[i])
         if ref is None:
-            raise EvalInputError(f"{name}: reference item {i + 1} is not a CA trace")
+            raise EvalInputError(f"{name}: reference item {i + 1} is not a CA trace: {why}")
         if same_length and len(ref) != len(coords):
             bad += 1
             continue

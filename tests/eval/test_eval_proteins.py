@@ -94,6 +94,36 @@ def test_structure_file_input(tmp_path):
     assert r.value == pytest.approx(0.0, abs=1e-3)  # PDB stores 3 decimals
 
 
+def test_gzipped_structure_files_as_predictions_and_references(tmp_path):
+    from biomatrix_plugin.protein3d.structure_io import write_backbone
+
+    ca = random_chain(25, 8)
+    # N and C 1.45 / 1.52 A off the CA: only the CA atoms are read back
+    backbone = np.stack([ca + [1.45, 0, 0], ca, ca + [0, 1.52, 0]], axis=1)
+    paths = [write_backbone(tmp_path / name, backbone) for name in ("a.pdb.gz", "a.cif.gz", "a.pdb")]
+    r = compute("rmsd", [str(p) for p in paths], [ca.tolist()] * 3)
+    assert r.value == pytest.approx(0.0, abs=2e-3) and (r.n_items, r.n_invalid) == (3, 0)
+    assert compute("tm_score", [ca.tolist()] * 2, [str(paths[0]), str(paths[1])]).value == pytest.approx(1.0, abs=1e-3)
+    broken = tmp_path / "ref.pdb.gz"
+    broken.write_bytes(b"\x1f\x8b not gzip at all")
+    with pytest.raises(EvalInputError, match=r"reference item 1 .*broken gzip"):
+        compute("rmsd", [ca.tolist()], [str(broken)])
+    with pytest.raises(EvalInputError, match=r"reference item 1 .*cannot open"):
+        compute("rmsd", [ca.tolist()], [str(tmp_path / "missing.cif")])
+
+
+def test_only_uppercase_letters_are_a_sequence():
+    from biomatrix_plugin.eval.proteins import protein_sequence
+
+    assert protein_sequence(" MKV LLA\nGG ") == "MKVLLAGG"
+    # prose and lowercase are no designs: AAR counts them invalid instead of scoring 'mkv' 1.0 against MKV
+    for text in ("mkv", "I cannot design this protein", "MKV-LL", "MKV1", "Mkv"):
+        assert protein_sequence(text) is None, text
+    r = compute("aar", ["mkv", "MKV", "I cannot design this protein"], ["MKV", "MKV", "MKVLLAGGICANNOTDESIGNT"])
+    assert (r.value, r.n_invalid) == (1.0, 2)
+    assert compute("rep", ["I cannot design this protein", "AAAAAA"]).n_invalid == 1
+
+
 def test_reference_structure_must_be_valid():
     with pytest.raises(EvalInputError, match="reference item 1"):
         compute("tm_score", [random_chain(10, 0).tolist()], [[[1, 2]]])
