@@ -50,6 +50,8 @@ def _train(args) -> int:
     mols = []
     try:
         for path in args.input:
+            if args.max_molecules and len(mols) >= args.max_molecules:
+                break  # the limit holds across all --in files, not per file
             for text in iter_sdf_records(path):
                 mol = Chem.MolFromMolBlock(text, removeHs=False)
                 if mol is not None and args.embed and not (mol.GetNumConformers() and mol.GetConformer().Is3D()):

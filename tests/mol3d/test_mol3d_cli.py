@@ -142,3 +142,15 @@ def test_encode_cli_smiles_with_embed_and_mol2(tmp_path, capsys):
     assert rec["name"] == "ethanolamine"
     assert rec["struct_sfi"] == tokenizer().encode_mol(mol).struct_sfi
     assert main(["mol3d", "encode", "--in", str(tmp_path / "x.pdbqt"), "--out", str(out2)]) == 2
+
+
+def test_train_cli_max_molecules_holds_across_input_files(tmp_path, capsys):
+    if not CDK2.exists():
+        pytest.skip(f"RDKit's bundled cdk2.sdf is missing: {CDK2}")
+    out = tmp_path / "tiny.bin"
+    # three copies of the 47-molecule file: exactly 5 molecules are read, not 5 + 1 per further file
+    assert main(["mol3d", "train", "--in", str(CDK2), str(CDK2), str(CDK2), "--out", str(out), "--steps", "1",
+                 "--batch-size", "64", "--codes", "8", "--hidden-dim", "8", "--latent-dim", "4",
+                 "--max-molecules", "5", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["molecules"] == 5  # molecules read (rejected ones included)
