@@ -42,7 +42,7 @@ def register(subparsers) -> None:
     g.add_argument("--backend", default="hf", choices=("hf", "vllm"))
     g.add_argument("--mode", default="greedy", choices=("greedy", "sample"))
     g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--n", type=int, default=1, help="samples per prompt (sample mode)")
+    g.add_argument("--n", type=int, default=1, help="samples per prompt (sample mode only; greedy refuses n > 1)")
     g.add_argument("--max-new-tokens", type=int, default=2048, help="as the model card; SFT max length is 2048")
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--seed", type=int, default=0)
@@ -116,6 +116,10 @@ def _generate(args) -> int:
     from .generation import DecodingConfig, GenerationError, load_backend, read_prompts, write_generations
 
     try:
+        if args.mode == "greedy" and args.n != 1:
+            # greedy decoding gives one answer per prompt; silently writing 1 instead of --n would skew set metrics
+            raise GenerationError(f"--n {args.n} needs --mode sample (with --temperature): greedy decoding is "
+                                  "deterministic and gives exactly one answer per prompt")
         prompts = read_prompts(args.prompts)
         config = (DecodingConfig.greedy(args.max_new_tokens) if args.mode == "greedy"
                   else DecodingConfig.sample(args.temperature, args.n, args.max_new_tokens, seed=args.seed))

@@ -148,3 +148,15 @@ def test_generate_then_score_then_report(tiny_extended_model, tmp_path, capsys):
     assert main(["eval", "report", str(results)]) == 0
     md = (results / "report.md").read_text()
     assert "moses_unconditional | selfies | validity" in md and "0.998" in md
+
+
+def test_generate_greedy_with_several_samples_is_refused(tmp_path, capsys):
+    from biomatrix_plugin.cli import main
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"instruction": "Give a molecule."}\n')
+    out = tmp_path / "gen.jsonl"
+    rc = main(["eval", "generate", "--model", str(tmp_path), "--prompts", str(prompts), "--out", str(out),
+               "--mode", "greedy", "--n", "10"])
+    assert rc == 2 and not out.exists()
+    assert "--n 10 needs --mode sample" in capsys.readouterr().err
