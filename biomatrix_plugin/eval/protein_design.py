@@ -188,6 +188,7 @@ def plddt_gt70_pct(predictions: list) -> MetricResult:
     if not predictions:
         return MetricResult.not_computed("plddt_gt70_pct", "no designs", 0)
     folded, bad = _fold_designs("plddt_gt70_pct", predictions)
+    proteins.check_plddt_scale("plddt_gt70_pct", [plddt for plddt, _ in folded])
     # the denominator is every design: PDFBench's (pLDDT > 0.7).mean() counts a failed fold (NaN) as below
     hits = sum(plddt > 70.0 for plddt, _ in folded)
     return MetricResult("plddt_gt70_pct", 100.0 * hits / len(predictions), len(predictions), bad,

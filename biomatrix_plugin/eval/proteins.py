@@ -236,6 +236,15 @@ def _fold(sequence: str) -> tuple[np.ndarray, float, float | None]:
     return np.asarray(out[0], dtype=np.float64), float(out[1]), pae
 
 
+def check_plddt_scale(name: str, values: list[float]) -> None:
+    """pLDDT is on ESMFold's / AlphaFold's 0-100 scale; a predictor returning 0-1 values would make every
+    threshold (pLDDT > 70) fail silently, so all values <= 1 are refused."""
+    if values and all(v <= 1.0 for v in values):
+        raise EvalInputError(
+            f"{name}: every pLDDT the structure predictor returned is <= 1 (e.g. {values[0]:g}); pLDDT must be on "
+            "the 0-100 scale (ESMFold, AlphaFold): multiply the predictor's 0-1 values by 100 in fold()")
+
+
 def parsed_sequences(predictions: list) -> tuple[list[int], list[str]]:
     """Indices and sequences of the predictions that parse as proteins; the rest count as invalid."""
     keep, seqs = [], []
@@ -293,6 +302,7 @@ def plddt(predictions: list) -> MetricResult:
     folded, bad = _fold_all("plddt", predictions)
     if not folded:
         return MetricResult.not_computed("plddt", "no parsable generated sequence", len(predictions), bad)
+    check_plddt_scale("plddt", [f[3] for f in folded])
     return MetricResult("plddt", float(np.mean([f[3] for f in folded])), len(predictions), bad)
 
 

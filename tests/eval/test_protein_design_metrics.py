@@ -380,3 +380,14 @@ def test_metrics_are_listed_and_reported(tmp_path, capsys):
     assert "| 0.625 |" in rep_row and "| 0.07 |" in rep_row  # next to Table 23's 0.07
     gt70 = next(line for line in md.splitlines() if "plddt_gt70_pct" in line)
     assert "| 50.00 |" in gt70 and "43.36" in gt70 and "6.64" in gt70
+
+
+def test_plddt_on_a_0_to_1_scale_is_refused(folder):
+    class FractionFolder:  # returns pLDDT as a fraction, as some wrappers of ESMFold do
+        def fold(self, sequence):
+            return np.zeros((len(sequence), 3)), 0.85
+
+    folder(FractionFolder())
+    for name in ("plddt_gt70_pct", "plddt"):
+        with pytest.raises(EvalInputError, match="0-100 scale"):
+            compute(name, ["MKV", "MKVL"])
