@@ -6,7 +6,7 @@ Layout under ``--out DIR`` for a card named ``NAME`` with N shards::
                                           (.parquet with --format parquet, see below)
     DIR/_build/NAME/rejects-00000.jsonl   one JSON line per rejected record: source, position, reason
     DIR/_build/NAME/state-00000.json      checkpoint of a shard (records consumed, bytes written)
-    DIR/_build/NAME/manifest.json         counts per shard, input checksums, seed, code version
+    DIR/_build/NAME/manifest.json         counts per shard, input and side-table checksums, seed, code version
     DIR/dataset_info.json                 LLaMA-Factory entries for every dataset built into DIR
 
 With at least N input files, shard ``k`` builds files ``k, k+N, ...`` (sorted order); otherwise record
@@ -32,6 +32,7 @@ import os
 import subprocess
 import time
 from dataclasses import dataclass
+from dataclasses import field as dataclasses_field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -142,14 +143,44 @@ def input_checksums(files: list[str], cache_path: Path | None = None) -> list[di
     return out
 
 
+def side_table_checksums(card_data: dict, root: str | Path, cache_path: Path | None = None) -> list[dict]:
+    """sha256 of every file a builder param names (entity_table, chemical_table, sequence_table,
+    structure_table, structure_codes; cached by size+mtime like the inputs) and of the SELFIES vocabulary a
+    ``selfies_vocabulary`` setting selects: they shape the instances as much as the inputs do. A folder
+    param (``structure_root``) is not hashed: listing a CrossDocked2020 tree on every resume is too slow."""
+    params = (_resolve_param_paths(card_data, root).get("builder") or {}).get("params") or {}
+    named = []
+    for key in _path_params():
+        value = params.get(key)
+        if not isinstance(value, str):
+            continue
+        if os.path.isfile(value):
+            named.append((key, value))
+        elif not os.path.isdir(value):
+            raise FileNotFoundError(f"builder.params.{key} {value!r} does not exist (paths are resolved under the "
+                                    f"data root {root})")
+    sums = input_checksums([f for _, f in named], cache_path) if named else []
+    out = [{"param": key, "file": source_key(f, root), "sha256": c["sha256"]} for (key, f), c in zip(named, sums)]
+    setting = params.get("selfies_vocabulary")
+    if setting not in (None, "open"):
+        from .molecules import selfies_vocabulary
+
+        symbols = "\n".join(sorted(selfies_vocabulary(setting)))
+        out.append({"param": "selfies_vocabulary", "file": setting,
+                    "sha256": hashlib.sha256(symbols.encode()).hexdigest()})
+    return out
+
+
 def build_fingerprint(card: dict, checksums: list[dict], n_shards: int, code: dict, output_format: str = "jsonl",
-                      root: str | Path | None = None) -> str:
+                      root: str | Path | None = None, side_tables: list[dict] | None = None) -> str:
     payload = {
         "card": card,
         "inputs": [(source_key(c["path"], root), c["sha256"]) for c in checksums],
         "n_shards": n_shards,
         "code": code["builder_code_sha256"],
     }
+    if side_tables:
+        payload["side_tables"] = [(t["param"], t["file"], t["sha256"]) for t in side_tables]
     if output_format != "jsonl":  # JSONL builds keep the fingerprints they had before parquet existed
         payload["output_format"] = output_format
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -380,6 +411,7 @@ class BuildPlan:
     code: dict
     fingerprint: str
     tasks: list[ShardTask]
+    side_tables: list[dict] = dataclasses_field(default_factory=list)
 
 
 def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards: int,
@@ -396,14 +428,19 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
         raise ValueError("--shards must be at least 1")
     meta = out_dir / "_build" / card.name
     checksums = input_checksums(files, meta / "inputs.json")
+    try:
+        side_tables = side_table_checksums(card.data, root, meta / "side_tables.json")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{card.path}: {exc}") from None
     code = code_version()
-    fingerprint = build_fingerprint(card.data, checksums, n_shards, code, output_format, root)
+    fingerprint = build_fingerprint(card.data, checksums, n_shards, code, output_format, root, side_tables)
     if force and meta.exists():
         import shutil
 
         shutil.rmtree(meta)
         shutil.rmtree(out_dir / card.name, ignore_errors=True)
         checksums = input_checksums(files, meta / "inputs.json")
+        side_tables = side_table_checksums(card.data, root, meta / "side_tables.json")
     elif (out_dir / card.name).exists():
         stale = [p for p in (out_dir / card.name).iterdir()
                  if not p.name.endswith((f"-of-{n_shards:05d}.{output_format}", f"-of-{n_shards:05d}.{output_format}.tmp"))]
@@ -416,12 +453,14 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
     tasks = [ShardTask(_resolve_param_paths(card.data, root), card.path, tuple(files), k, n_shards, str(out_dir),
                        fingerprint, checkpoint_every, stop_after, shard_by, output_format, str(root))
              for k in range(n_shards)]
-    return BuildPlan(card, files, checksums, code, fingerprint, tasks)
+    return BuildPlan(card, files, checksums, code, fingerprint, tasks, side_tables)
 
 
-PATH_PARAMS = ("entity_table", "structure_table", "structure_root", "structure_codes", "chemical_table",
-               "sequence_table")  # builder params naming
-# files or folders, resolved like input.path
+def _path_params() -> tuple[str, ...]:
+    """Builder params naming files or folders (kind "path" in builders.BUILDERS), resolved like input.path."""
+    from .builders import BUILDERS
+
+    return tuple(sorted({k for spec in BUILDERS.values() for k in spec.path_params()}))
 
 
 def _resolve_param_paths(card_data: dict, root: str | Path) -> dict:
@@ -429,7 +468,7 @@ def _resolve_param_paths(card_data: dict, root: str | Path) -> dict:
 
     data = copy.deepcopy(card_data)
     params = (data.get("builder") or {}).get("params") or {}
-    for key in PATH_PARAMS:
+    for key in _path_params():
         if isinstance(params.get(key), str) and not os.path.isabs(params[key]):
             params[key] = os.path.join(str(root), os.path.expandvars(params[key]))
     return data
@@ -457,6 +496,7 @@ def write_manifest(plan: BuildPlan, summaries: list[dict], engine: str, seconds:
         "code_version": plan.code,
         "inputs": [{"file": source_key(c["path"], plan.tasks[0].data_root), "size": c["size"], "sha256": c["sha256"]}
                    for c in plan.checksums],
+        "side_tables": plan.side_tables,
         "shards": summaries,
         "totals": {k: sum(s[k] for s in summaries) for k in ("records", "written", "rejected", "bytes")},
         "engine": engine,

@@ -142,6 +142,60 @@ def test_a_changed_card_does_not_silently_mix_with_an_old_build(tmp_path):
     assert build_card(c, out, n_shards=2, progress=False, force=True)["seed"] == 5
 
 
+def test_a_changed_side_table_refuses_to_resume_without_force(tmp_path):
+    """entity_table / chemical_table / structure_codes ... shape instances like inputs do: in the fingerprint."""
+    import shutil
+
+    import yaml
+
+    from biomatrix_plugin.corpus.records import file_sha256
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("interleaved_docs.jsonl", "interleaved_entities.jsonl"):
+        shutil.copy(CARDS.parent / "fixtures" / name, data / name)
+    c = yaml.safe_load((CARDS / "fx_interleaved.yaml").read_text())
+    c["input"]["path"] = "interleaved_docs.jsonl"
+    c["builder"]["params"]["entity_table"] = "interleaved_entities.jsonl"
+    (data / "card.yaml").write_text(yaml.safe_dump(c))
+    out = tmp_path / "out"
+    with pytest.raises(BuildInterrupted):
+        build_card(load_card(data / "card.yaml"), out, n_shards=1, checkpoint_every=1, progress=False, stop_after=2)
+    table = data / "interleaved_entities.jsonl"
+    before = table.read_text()
+    table.write_text(before.replace('"CC(=O)OC1=CC=CC=C1C(=O)O"', '"CC(=O)OC1=CC=CC=C1C(=O)OC"'))  # aspirin's methyl ester
+    assert table.read_text() != before
+    with pytest.raises(BuildConfigError, match="different settings"):
+        build_card(load_card(data / "card.yaml"), out, n_shards=1, checkpoint_every=1, progress=False)
+    m = build_card(load_card(data / "card.yaml"), out, n_shards=1, checkpoint_every=1, progress=False, force=True)
+    assert m["side_tables"] == [{"param": "entity_table", "file": "interleaved_entities.jsonl",
+                                 "sha256": file_sha256(str(table))}]
+    # a finished build is not silently reused either, and a missing table is named before anything runs
+    table.write_text(table.read_text() + "\n")
+    with pytest.raises(BuildConfigError, match="different settings"):
+        build_card(load_card(data / "card.yaml"), out, n_shards=1, progress=False)
+    table.unlink()
+    with pytest.raises(FileNotFoundError, match=r"card\.yaml: builder\.params\.entity_table .*does not exist"):
+        build_card(load_card(data / "card.yaml"), tmp_path / "fresh", n_shards=1, progress=False)
+
+
+def test_the_selfies_vocabulary_a_card_selects_is_part_of_the_fingerprint(tmp_path):
+    from biomatrix_plugin.corpus.build import side_table_checksums
+    from biomatrix_plugin.vocabulary import fixed_vocabulary
+
+    sums = []
+    for name, symbols in (("v1", ["[C]", "[O]"]), ("v2", ["[C]", "[N]"])):
+        vocab = fixed_vocabulary()
+        vocab.entries["selfies"] = [(s, s) for s in symbols]
+        vocab.save(tmp_path / name)
+        card = {"builder": {"name": "molecule", "params": {"selfies_vocabulary": str(tmp_path / name)}}}
+        (entry,) = side_table_checksums(card, tmp_path)
+        assert entry["param"] == "selfies_vocabulary" and entry["file"] == str(tmp_path / name)
+        sums.append(entry["sha256"])
+    assert sums[0] != sums[1]
+    assert side_table_checksums({"builder": {"name": "molecule", "params": {"selfies_vocabulary": "open"}}}, tmp_path) == []
+
+
 def test_cli_build_and_stats_with_approximate_counts(tmp_path, capsys):
     from biomatrix_plugin.cli import main
 
