@@ -1,8 +1,10 @@
 """Sharded, streaming, resumable corpus builds.
 
-Layout under ``--out DIR`` for a card named ``NAME`` with N shards::
+Layout under ``--out DIR`` for a card named ``NAME`` with N shards (``FOLDER`` is the last component of the
+card's ``output.file_name``, by default ``NAME``: building into ``data_registry/corpus`` gives the folder
+that ``file_name: corpus/FOLDER`` in the registry's dataset_info.json points at)::
 
-    DIR/NAME/part-00000-of-0000N.jsonl    training data only (LLaMA-Factory loads the whole folder)
+    DIR/FOLDER/part-00000-of-0000N.jsonl  training data only (LLaMA-Factory loads the whole folder)
                                           (.parquet with --format parquet, see below)
     DIR/_build/NAME/rejects-00000.jsonl   one JSON line per rejected record: source, position, reason
     DIR/_build/NAME/state-00000.json      checkpoint of a shard (records consumed, bytes written)
@@ -80,16 +82,22 @@ class ShardTask:
     def name(self) -> str:
         return self.card["name"]
 
+    @property
+    def folder(self) -> str:
+        from .registry import output_folder
+
+        return output_folder(self.card)
+
     def data_path(self) -> Path:
         """Where the shard writes (and resumes) its JSON lines: the output itself for JSONL builds, a
         staging file under _build/ for parquet builds (the dataset folder must hold one file type)."""
         stem = f"part-{self.shard:05d}-of-{self.n_shards:05d}"
         if self.output_format == "parquet":
             return self.meta_dir() / f"{stem}.jsonl"
-        return Path(self.out_dir) / self.name / f"{stem}.jsonl"
+        return Path(self.out_dir) / self.folder / f"{stem}.jsonl"
 
     def output_path(self) -> Path:
-        return Path(self.out_dir) / self.name / f"part-{self.shard:05d}-of-{self.n_shards:05d}.{self.output_format}"
+        return Path(self.out_dir) / self.folder / f"part-{self.shard:05d}-of-{self.n_shards:05d}.{self.output_format}"
 
     def meta_dir(self) -> Path:
         return Path(self.out_dir) / "_build" / self.name
@@ -434,18 +442,25 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
         raise FileNotFoundError(f"{card.path}: {exc}") from None
     code = code_version()
     fingerprint = build_fingerprint(card.data, checksums, n_shards, code, output_format, root, side_tables)
+    # two cards whose output.file_name ends in the same folder would write (and --force delete) one folder
+    for other in sorted(out_dir.glob("_build/*/manifest.json")):
+        built = json.loads(other.read_text())
+        if built.get("dataset") != card.name and built.get("output_folder", built.get("dataset")) == card.output_folder:
+            raise BuildConfigError(f"{out_dir / card.output_folder} holds the build of card {built.get('dataset')!r}, "
+                                   "whose output folder (last component of output.file_name) is the same; "
+                                   "use another --out")
     if force and meta.exists():
         import shutil
 
         shutil.rmtree(meta)
-        shutil.rmtree(out_dir / card.name, ignore_errors=True)
+        shutil.rmtree(out_dir / card.output_folder, ignore_errors=True)
         checksums = input_checksums(files, meta / "inputs.json")
         side_tables = side_table_checksums(card.data, root, meta / "side_tables.json")
-    elif (out_dir / card.name).exists():
-        stale = [p for p in (out_dir / card.name).iterdir()
+    elif (out_dir / card.output_folder).exists():
+        stale = [p for p in (out_dir / card.output_folder).iterdir()
                  if not p.name.endswith((f"-of-{n_shards:05d}.{output_format}", f"-of-{n_shards:05d}.{output_format}.tmp"))]
         if stale:
-            raise BuildConfigError(f"{out_dir / card.name} holds files of a build with another shard count or "
+            raise BuildConfigError(f"{out_dir / card.output_folder} holds files of a build with another shard count or "
                                    f"format ({stale[0].name}); use a fresh --out or --force")
     # with at least as many files as shards, a shard reads only its own files; otherwise every shard scans
     # all records and keeps every N-th (cheap: records are split, not parsed, before the ownership test)
@@ -484,6 +499,7 @@ def write_manifest(plan: BuildPlan, summaries: list[dict], engine: str, seconds:
                 out.write(t.rejects_path().read_bytes())
     manifest = {
         "dataset": plan.card.name,
+        "output_folder": plan.card.output_folder,
         "card": os.path.basename(plan.card.path),
         "category": plan.card.category,
         "subcategory": plan.card.data.get("subcategory"),
@@ -504,15 +520,15 @@ def write_manifest(plan: BuildPlan, summaries: list[dict], engine: str, seconds:
         "seconds_last_run": round(seconds, 3),
     }
     _atomic_write(meta / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
-    _update_out_dataset_info(Path(plan.tasks[0].out_dir), plan.card.name)
+    _update_out_dataset_info(Path(plan.tasks[0].out_dir), plan.card.name, plan.card.output_folder)
     return manifest
 
 
-def _update_out_dataset_info(out_dir: Path, name: str) -> None:
+def _update_out_dataset_info(out_dir: Path, name: str, folder: str) -> None:
     """``DIR/dataset_info.json`` so that ``dataset_dir: DIR`` works for a freshly built corpus."""
     path = out_dir / "dataset_info.json"
     info = json.loads(path.read_text()) if path.exists() else {}
-    info[name] = {"file_name": name, "columns": {"prompt": "text"}}
+    info[name] = {"file_name": folder, "columns": {"prompt": "text"}}
     _atomic_write(path, json.dumps(dict(sorted(info.items())), indent=2))
 
 

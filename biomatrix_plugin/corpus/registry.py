@@ -3,7 +3,7 @@
 
 Card schema (keys not listed here are errors, so a typo never silently does nothing)::
 
-    name: pubchem_molecules            # dataset_info key and output folder name ([a-z0-9_]+)
+    name: pubchem_molecules            # dataset_info key, default output folder ([a-z0-9_]+)
     description: ...
     category: molecule                 # text | molecule | protein | cross-entity (Figure 2 groups)
     subcategory: General               # optional label inside the category (e.g. General / Scientific text)
@@ -11,7 +11,8 @@ Card schema (keys not listed here are errors, so a typo never silently does noth
     license: "..."
     input: {format: sdf, path: "pubchem/*.sdf.gz", options: {extra_cells: ignore}}
     builder: {name: molecule, params: {...}}
-    output: {file_name: corpus/pubchem_molecules}   # optional; relative to data_registry/ (dataset_dir)
+    output: {file_name: corpus/pubchem_molecules}   # optional; relative to data_registry/ (dataset_dir);
+                                                    # the build writes --out DIR/<its last component>
     sampling_weight: 0.24              # optional share of training tokens in the mixture
     seed: 0                            # optional, default 0
 """
@@ -22,7 +23,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 CARD_KEYS = {"name", "description", "category", "subcategory", "source", "license", "input", "builder",
@@ -41,6 +42,14 @@ LF_TAG_KEYS = {"role_tag", "content_tag", "user_tag", "assistant_tag", "observat
                "system_tag"}
 LF_FORMATTINGS = {"alpaca", "sharegpt", "openai", "biomatrix"}  # biomatrix: registered by this plugin's hook
 LF_FILE_EXTENSIONS = {"arrow", "csv", "json", "jsonl", "parquet", "txt"}
+
+
+def output_folder(card_data: dict) -> str:
+    """The folder a build writes under ``--out``: the last component of ``output.file_name`` (default: the
+    card name), so that building into ``data_registry/corpus`` gives what ``file_name: corpus/<folder>``
+    in dataset_info.json points at."""
+    file_name = (card_data.get("output") or {}).get("file_name")
+    return PurePosixPath(file_name).name if file_name else card_data["name"]
 
 
 class CardError(ValueError):
@@ -93,6 +102,10 @@ class Card:
     @property
     def file_name(self) -> str:
         return (self.data.get("output") or {}).get("file_name", f"corpus/{self.name}")
+
+    @property
+    def output_folder(self) -> str:
+        return output_folder(self.data)
 
     @property
     def sampling_weight(self) -> float | None:
@@ -265,6 +278,9 @@ def validate_card(data: Any, path: str) -> list[str]:
             errors.append(f"{path}: output allows only 'file_name'")
         elif "file_name" in out and (not isinstance(out["file_name"], str) or os.path.isabs(out["file_name"])):
             errors.append(f"{path}: output.file_name must be a path relative to the registry directory")
+        elif "file_name" in out and PurePosixPath(out["file_name"]).name in ("", ".", "..", "_build"):
+            errors.append(f"{path}: output.file_name {out['file_name']!r} must end in a folder name (the build "
+                          "writes --out DIR/<last component>; '_build' is the build's own folder)")
     w = data.get("sampling_weight")
     if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0):
         errors.append(f"{path}: sampling_weight must be a positive number, got {w!r}")
@@ -309,12 +325,17 @@ def generate_dataset_info(cards: list[Card], manual: dict) -> dict:
     """Manual entries first, then cards in name order; a name defined twice is an error."""
     info = dict(manual)
     seen: dict[str, str] = {}
+    folders: dict[str, str] = {}
     for card in sorted(cards, key=lambda c: c.name):
         if card.name in seen:
             raise CardError(f"{card.path}: name {card.name!r} already used by {seen[card.name]}")
         if card.name in info:
             raise CardError(f"{card.path}: name {card.name!r} is also a hand-written entry in manual_entries.json")
+        if card.output_folder in folders:  # both builds would write one --out DIR/<folder>
+            raise CardError(f"{card.path}: output folder {card.output_folder!r} (output.file_name) is also "
+                            f"the output folder of {folders[card.output_folder]}")
         seen[card.name] = card.path
+        folders[card.output_folder] = card.path
         info[card.name] = card.dataset_info_entry()
     return info
 

@@ -104,7 +104,8 @@ def compute_stats(out_dir: str | Path, tokenizer_dir: str | Path | None = None, 
                 tokens[modality] += n
             buffer.clear()
 
-        files = [out_dir / name / s["file"] for s in man["shards"]]
+        folder = man.get("output_folder", name)  # manifests written before output folders existed: the name
+        files = [out_dir / folder / s["file"] for s in man["shards"]]
         for path in tqdm(files, desc=f"stats {name}", disable=not progress):
             for text in iter_texts(path):
                 instances += 1

@@ -196,6 +196,43 @@ def test_the_selfies_vocabulary_a_card_selects_is_part_of_the_fingerprint(tmp_pa
     assert side_table_checksums({"builder": {"name": "molecule", "params": {"selfies_vocabulary": "open"}}}, tmp_path) == []
 
 
+def test_output_file_name_decides_the_folder_the_build_writes(tmp_path):
+    """output.file_name corpus/fx_text_v2: the registry's dataset_info.json points at corpus/fx_text_v2, so
+    building into REGISTRY/corpus must write fx_text_v2/ (and `data check --require-files` must pass)."""
+    import yaml
+
+    from biomatrix_plugin.corpus.registry import check_registry, write_dataset_info
+    from biomatrix_plugin.corpus.stats import compute_stats
+
+    reg = tmp_path / "registry"
+    (reg / "cards").mkdir(parents=True)
+    c = yaml.safe_load((CARDS / "fx_text.yaml").read_text())
+    c["input"]["path"] = "text_docs.jsonl"
+    c["output"] = {"file_name": "corpus/fx_text_v2"}
+    (reg / "cards" / "fx_text.yaml").write_text(yaml.safe_dump(c))
+    write_dataset_info(reg)
+    assert json.loads((reg / "dataset_info.json").read_text())["fx_text"]["file_name"] == "corpus/fx_text_v2"
+    errors, _ = check_registry(reg, require_files=True)
+    assert any("fx_text_v2 does not exist yet" in e for e in errors)
+    m = build_card(load_card(reg / "cards" / "fx_text.yaml"), reg / "corpus", data_root=CARDS.parent / "fixtures",
+                   n_shards=2, progress=False)
+    assert sorted(p.name for p in (reg / "corpus" / "fx_text_v2").iterdir()) == [
+        "part-00000-of-00002.jsonl", "part-00001-of-00002.jsonl"]
+    assert not (reg / "corpus" / "fx_text").exists() and m["output_folder"] == "fx_text_v2"
+    assert check_registry(reg, require_files=True) == ([], [])
+    # the --out folder's own dataset_info.json and the statistics follow the folder too
+    assert json.loads((reg / "corpus" / "dataset_info.json").read_text())["fx_text"]["file_name"] == "fx_text_v2"
+    assert compute_stats(reg / "corpus")["datasets"]["fx_text"]["instances"] == m["totals"]["written"] == 3
+    # another card ending in the same folder must not write into (or --force away) this build
+    other = {**c, "name": "fx_other"}
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    for force in (False, True):
+        with pytest.raises(BuildConfigError, match="holds the build of card 'fx_text'"):
+            build_card(load_card(tmp_path / "other.yaml"), reg / "corpus", data_root=CARDS.parent / "fixtures",
+                       n_shards=2, progress=False, force=force)
+    assert len(list((reg / "corpus" / "fx_text_v2").iterdir())) == 2
+
+
 def test_cli_build_and_stats_with_approximate_counts(tmp_path, capsys):
     from biomatrix_plugin.cli import main
 

@@ -65,6 +65,8 @@ def test_fixture_cards_are_valid_and_cover_every_builder():
     (lambda c: c.update(sampling_weight=-1), "sampling_weight must be a positive number"),
     (lambda c: c["input"].update(options={"extra_cells": "maybe"}), "extra_cells must be"),
     (lambda c: c.update(output={"file_name": "/abs/path"}), "relative to the registry"),
+    (lambda c: c.update(output={"file_name": "corpus/.."}), "must end in a folder name"),
+    (lambda c: c.update(output={"file_name": "corpus/_build"}), "must end in a folder name"),
     # builder params are checked against the builder's declaration: a typo never silently does nothing
     (lambda c: c["builder"]["params"].update(max_lenght=10),
      "x.yaml: builder.params.max_lenght: unknown parameter of builder 'molecule'"),
@@ -126,6 +128,17 @@ def test_every_builder_declares_the_params_its_code_reads():
     declared = {k for spec in BUILDERS.values() for k in spec.params}
     assert read <= declared, read - declared
     assert {"max_length", "views", "measures", "entity_table", "structure_codes"} <= read
+
+
+def test_two_cards_writing_the_same_output_folder_are_refused():
+    a = good_card()
+    b = {**good_card(), "name": "fx_other", "output": {"file_name": "elsewhere/fx_pubchem_sdf"}}
+    from biomatrix_plugin.corpus.registry import Card
+
+    with pytest.raises(CardError, match=r"a.yaml: output folder 'fx_pubchem_sdf' \(output.file_name\) is also the output folder of b.yaml"):
+        generate_dataset_info([Card("a.yaml", a), Card("b.yaml", b)], {})
+    b["output"]["file_name"] = "corpus/fx_other"
+    assert set(generate_dataset_info([Card("a.yaml", a), Card("b.yaml", b)], {})) == {"fx_pubchem_sdf", "fx_other"}
 
 
 def test_dataset_info_validation_names_keys_llamafactory_ignores(tmp_path):
