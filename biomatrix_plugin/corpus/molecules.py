@@ -8,6 +8,7 @@ Input fields are looked up under several names so the same builder reads PubChem
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -74,6 +75,8 @@ def _property_value(raw: str, name: str, spec: PropertySpec) -> str:
         number = float(raw)
     except ValueError:
         raise RecordRejected(f"property {name}={raw!r} is not a number") from None
+    if not math.isfinite(number):  # float() accepts "nan"/"inf"; parquet sources also hold NaN for missing
+        raise RecordRejected(f"property {name}={raw!r} is not finite")
     if spec.kind == "int":
         if number != int(number):
             raise RecordRejected(f"property {name}={raw!r} should be an integer")

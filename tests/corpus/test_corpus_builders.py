@@ -90,6 +90,12 @@ def test_properties_have_units_and_sensible_precision():
     assert any(l.startswith("Aspirin is a salicylate") for l in lines)
 
 
+@pytest.mark.parametrize("raw", ["nan", "inf", float("nan")])
+def test_non_finite_molecule_properties_are_rejected(raw):
+    with pytest.raises(RecordRejected, match="property molecular_weight=.* is not finite"):
+        BUILDERS["molecule"].function({"smiles": "CCO", "MolecularWeight": raw}, random.Random(0), {})
+
+
 def test_csv_rejects_unparseable_smiles_and_rows_with_surplus_cells():
     accepted, rejected = run_builder("molecule", "csv", FIX / "pubchem_properties.csv")
     assert len(accepted) == 6
