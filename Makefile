@@ -53,13 +53,16 @@ lint: install
 	$(BIN)/ruff check biomatrix_plugin tests benchmarks
 
 # Rebuild the committed demo vocabulary (tokenizer_ext/) from RDKit's bundled NCI molecules: SELFIES
-# symbols from all 5K SMILES, joint 3D tokens (99% coverage) from the first 1,000 embedded with ETKDG.
+# symbols from all 5K SMILES plus the stereo-bearing EGFR/CDK2 ligands, joint 3D tokens (99% coverage) from
+# the first 1,000 NCI molecules embedded with ETKDG.
 vocab: install
 	mkdir -p runs/vocab
 	head -1000 "$$($(BIN)/python -c 'from biomatrix_plugin.demo_data import nci_smiles_path as p; print(p())')" > runs/vocab/nci1k.smi
 	$(BIN)/biomatrix mol3d encode --in runs/vocab/nci1k.smi --embed --seed 42 --workers 2 --out runs/vocab/nci1k_3d.jsonl
+	$(BIN)/python -c 'from biomatrix_plugin.demo_data import write_bundled_ligand_smiles as w; print(w("runs/vocab/ligands.smi"))'
 	$(BIN)/biomatrix vocab build --out tokenizer_ext --corpus \
-	  "$$($(BIN)/python -c 'from biomatrix_plugin.demo_data import nci_smiles_path as p; print(p())')" runs/vocab/nci1k_3d.jsonl
+	  "$$($(BIN)/python -c 'from biomatrix_plugin.demo_data import nci_smiles_path as p; print(p())')" \
+	  runs/vocab/ligands.smi runs/vocab/nci1k_3d.jsonl
 
 doctor: install
 	$(BIN)/biomatrix doctor

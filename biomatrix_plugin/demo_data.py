@@ -23,6 +23,26 @@ def nci_smiles_path() -> Path:
     return Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi"
 
 
+# RDKit's bundled kinase ligand sets: unlike the NCI molecules they carry stereocentres and E/Z bonds
+BUNDLED_LIGAND_SDFS = ("Contrib/PBF/testData/egfr.sdf", "Contrib/Fastcluster/testdata/cdk2.sdf")
+
+
+def write_bundled_ligand_smiles(out_path: str | Path) -> int:
+    """Write the canonical isomeric SMILES of RDKit's bundled EGFR and CDK2 ligands (one per line), so
+    the demo vocabulary also holds the stereo SELFIES symbols ([C@@H1], [/C], ...). Returns the count."""
+    import rdkit
+    from rdkit import Chem
+
+    root = Path(rdkit.__file__).parent
+    smiles = []
+    for rel in BUNDLED_LIGAND_SDFS:
+        if not (root / rel).exists():
+            raise FileNotFoundError(f"RDKit's wheel does not ship {rel}; `make vocab` needs it")
+        smiles.extend(Chem.MolToSmiles(m) for m in Chem.SDMolSupplier(str(root / rel)) if m is not None)
+    Path(out_path).write_text("".join(s + "\n" for s in smiles))
+    return len(smiles)
+
+
 def read_fasta(path: Path) -> list[tuple[str, str]]:
     records, name, seq = [], None, []
     for line in Path(path).read_text().splitlines():
