@@ -50,7 +50,7 @@ sft: install
 	FORCE_TORCHRUN=1 $(BIN)/llamafactory-cli train $(RECIPE_SFT)
 
 lint: install
-	$(BIN)/ruff check biomatrix_plugin tests benchmarks
+	$(BIN)/ruff check biomatrix_plugin biomatrix_plugin_hook.py tests benchmarks
 
 # Rebuild the committed demo vocabulary (tokenizer_ext/) from RDKit's bundled NCI molecules: SELFIES
 # symbols from all 5K SMILES plus the stereo-bearing EGFR/CDK2 ligands, joint 3D tokens (99% coverage) from
