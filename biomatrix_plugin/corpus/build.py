@@ -216,7 +216,7 @@ def _instance_line(instance: dict) -> str:
 def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) -> dict:
     """Build (or finish) one shard; returns its summary. Safe to call again after a kill."""
     from .builders import BUILDERS
-    from .compose import record_rng
+    from .compose import keyed_rng
 
     meta = task.meta_dir()
     meta.mkdir(parents=True, exist_ok=True)
@@ -265,6 +265,7 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
     local = 0  # records of this shard seen so far
     since_report = 0
     processed_now = 0
+    keys: dict[str, str] = {}  # input path -> source_key
     torch_threads = _single_threaded_torch(builder_name)
     try:
         for rec in task.owned_records():
@@ -273,8 +274,10 @@ def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) ->
                 continue
             if task.stop_after is not None and processed_now >= task.stop_after:
                 raise BuildInterrupted(f"stopped after {processed_now} records (test hook)")
-            source = source_key(rec.source, task.data_root)
-            rng = record_rng(seed, task.name, rec.source, rec.position, task.data_root)
+            source = keys.get(rec.source)
+            if source is None:  # once per input file: it costs more than a whole text record
+                source = keys[rec.source] = source_key(rec.source, task.data_root)
+            rng = keyed_rng(seed, task.name, source, rec.position)
             try:
                 fields = parse_record(rec.raw, fmt, options)
                 lines = [_instance_line(inst) for inst in builder(fields, rng, params)]

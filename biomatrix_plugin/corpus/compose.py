@@ -22,7 +22,13 @@ def record_rng(seed: int, dataset: str, source: str, position: int, root: str | 
     instances. str seeds go through SHA-512 in CPython: stable across processes and PYTHONHASHSEED."""
     from .records import source_key
 
-    return random.Random(f"{seed}|{dataset}|{source_key(source, root)}|{position}")
+    return keyed_rng(seed, dataset, source_key(source, root), position)
+
+
+def keyed_rng(seed: int, dataset: str, key: str, position: int) -> random.Random:
+    """:func:`record_rng` for a file already named by :func:`.records.source_key` (a build names each input
+    once, not once per record)."""
+    return random.Random(f"{seed}|{dataset}|{key}|{position}")
 
 
 @dataclass
