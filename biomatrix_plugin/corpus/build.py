@@ -455,10 +455,14 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
     if force and meta.exists():
         import shutil
 
+        # the checksum caches (keyed by path, size and mtime) stay valid across builds: keep them rather
+        # than hash every input a second time
+        caches = {p.name: p.read_bytes() for p in (meta / "inputs.json", meta / "side_tables.json") if p.exists()}
         shutil.rmtree(meta)
         shutil.rmtree(out_dir / card.output_folder, ignore_errors=True)
-        checksums = input_checksums(files, meta / "inputs.json")
-        side_tables = side_table_checksums(card.data, root, meta / "side_tables.json")
+        meta.mkdir(parents=True)
+        for name, data in caches.items():
+            (meta / name).write_bytes(data)
     elif (out_dir / card.output_folder).exists():
         stale = [p for p in (out_dir / card.output_folder).iterdir()
                  if not p.name.endswith((f"-of-{n_shards:05d}.{output_format}", f"-of-{n_shards:05d}.{output_format}.tmp"))]
