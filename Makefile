@@ -32,7 +32,7 @@ demo: install
 
 # Writes data_registry/demo/ so the smoke recipes run as-is: llamafactory-cli train recipes/smoke/cpt.yaml
 demo-data: install
-	$(BIN)/python -c "from biomatrix_plugin.demo_data import build_demo_data as b; print(b('data_registry/demo').written)"
+	$(BIN)/python -c "from biomatrix_plugin.demo.data import build_demo_data as b; print(b('data_registry/demo').written)"
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -57,11 +57,11 @@ lint: install
 # the first 1,000 NCI molecules embedded with ETKDG.
 vocab: install
 	mkdir -p runs/vocab
-	head -1000 "$$($(BIN)/python -c 'from biomatrix_plugin.demo_data import nci_smiles_path as p; print(p())')" > runs/vocab/nci1k.smi
+	head -1000 "$$($(BIN)/python -c 'from biomatrix_plugin.demo.data import nci_smiles_path as p; print(p())')" > runs/vocab/nci1k.smi
 	$(BIN)/biomatrix mol3d encode --in runs/vocab/nci1k.smi --embed --seed 42 --workers 2 --out runs/vocab/nci1k_3d.jsonl
-	$(BIN)/python -c 'from biomatrix_plugin.demo_data import write_bundled_ligand_smiles as w; print(w("runs/vocab/ligands.smi"))'
+	$(BIN)/python -c 'from biomatrix_plugin.demo.data import write_bundled_ligand_smiles as w; print(w("runs/vocab/ligands.smi"))'
 	$(BIN)/biomatrix vocab build --out tokenizer_ext --corpus \
-	  "$$($(BIN)/python -c 'from biomatrix_plugin.demo_data import nci_smiles_path as p; print(p())')" \
+	  "$$($(BIN)/python -c 'from biomatrix_plugin.demo.data import nci_smiles_path as p; print(p())')" \
 	  runs/vocab/ligands.smi runs/vocab/nci1k_3d.jsonl
 
 doctor: install

@@ -4,7 +4,7 @@ A top-level module rather than part of ``biomatrix_plugin``: importing a package
 start would import the package itself from the installed checkout, so a second checkout sharing the
 environment (``python -m pytest`` run from it) would silently run the installed one's code. This module
 imports nothing of the package until LLaMA-Factory's data modules are imported; the package is then
-found through the normal ``sys.path`` order. See ``biomatrix_plugin.hook`` for installation and checks.
+found through the normal ``sys.path`` order. See ``biomatrix_plugin.llamafactory.hook`` for installation and checks.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import importlib.abc
 import os
 import sys
 
-# LLaMA-Factory module -> the biomatrix_plugin.llamafactory_ext function that registers or patches in it
+# LLaMA-Factory module -> the biomatrix_plugin.llamafactory.patches function that registers or patches in it
 HOOKS = {
     "llamafactory.data.converter": "register_converter",
     "llamafactory.data.processor.pretrain": "patch_pretrain_packing",
@@ -24,7 +24,7 @@ HOOKS = {
 
 def _apply(fullname: str, module) -> None:
     try:
-        ext = importlib.import_module("biomatrix_plugin.llamafactory_ext")
+        ext = importlib.import_module("biomatrix_plugin.llamafactory.patches")
     except ImportError:  # the package was uninstalled after the hook: LLaMA-Factory runs unchanged
         return
     getattr(ext, HOOKS[fullname])(module)

@@ -90,8 +90,8 @@ def _texts(fn, item) -> list[str]:
 
 
 def measure_rates() -> dict:
-    from rdkit import Chem, RDLogger
     import selfies as sf
+    from rdkit import Chem, RDLogger
 
     from biomatrix_plugin.corpus.builders import BUILDERS
     from biomatrix_plugin.corpus.compose import record_rng

@@ -26,7 +26,7 @@ if mode == "baseline":
     m = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
     m.save_pretrained(out); AutoTokenizer.from_pretrained(base).save_pretrained(out)
 else:
-    from biomatrix_plugin.extend import extend_model
+    from biomatrix_plugin.model.extend import extend_model
     extend_model(base, out)
 print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
 """
@@ -36,7 +36,7 @@ def build_4b_width(out: Path, layers: int) -> None:
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    from biomatrix_plugin.tiny_base import QWEN3_FIRST_SPECIAL_ID, QWEN3_VOCAB_ROWS, build_qwen3_tokenizer
+    from biomatrix_plugin.model.tiny_base import QWEN3_FIRST_SPECIAL_ID, QWEN3_VOCAB_ROWS, build_qwen3_tokenizer
 
     cfg = Qwen3Config(  # Qwen3-4B's published shape
         vocab_size=QWEN3_VOCAB_ROWS, hidden_size=2560, intermediate_size=9728, num_hidden_layers=layers,

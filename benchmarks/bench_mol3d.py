@@ -76,7 +76,7 @@ def main() -> int:
     torch.set_num_threads(1)
     RDLogger.DisableLog("rdApp.*")
     from biomatrix_plugin.mol3d import MolStrucTok, default_checkpoint
-    from biomatrix_plugin.mol3d.corpus import encode_sdf
+    from biomatrix_plugin.mol3d.batch import encode_sdf
 
     ckpt = default_checkpoint()
     tok = MolStrucTok(ckpt)

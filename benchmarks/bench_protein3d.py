@@ -73,11 +73,11 @@ def main() -> None:
 
     import biotite.structure.io.pdbx as pdbx
 
+    from biomatrix_plugin.modalities.serialization import wrap_prot3d, wrap_protein
     from biomatrix_plugin.protein3d.backbone import extract_chains
     from biomatrix_plugin.protein3d.comparison import kabsch_rmsd, tm_score
     from biomatrix_plugin.protein3d.geometry import build_backbone
     from biomatrix_plugin.protein3d.instances import three_view_instances
-    from biomatrix_plugin.serialization import wrap_prot3d, wrap_protein
 
     rng = np.random.default_rng(0)
     rows = []

@@ -27,11 +27,11 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from biomatrix_plugin.demo_data import nci_smiles_path, read_fasta, SAMPLE_FASTA
-    from biomatrix_plugin.extend import add_vocabulary
-    from biomatrix_plugin.serialization import SerializationError, wrap_protein, wrap_selfies, wrap_smiles
-    from biomatrix_plugin.tiny_base import build_qwen3_tokenizer
-    from biomatrix_plugin.vocabulary import load_vocabulary
+    from biomatrix_plugin.demo.data import SAMPLE_FASTA, nci_smiles_path, read_fasta
+    from biomatrix_plugin.modalities.serialization import SerializationError, wrap_protein, wrap_selfies, wrap_smiles
+    from biomatrix_plugin.model.extend import add_vocabulary
+    from biomatrix_plugin.model.tiny_base import build_qwen3_tokenizer
+    from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
     smiles = [l.split()[0] for l in nci_smiles_path().read_text().splitlines()[: args.molecules]]
     proteins = [s for _, s in read_fasta(SAMPLE_FASTA)]

@@ -24,14 +24,14 @@ def shared_path(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def qwen3_tokenizer():
-    from biomatrix_plugin.tiny_base import build_qwen3_tokenizer
+    from biomatrix_plugin.model.tiny_base import build_qwen3_tokenizer
 
     return build_qwen3_tokenizer()
 
 
 @pytest.fixture(scope="session")
 def tiny_base_dir(tmp_path_factory, qwen3_tokenizer) -> Path:
-    from biomatrix_plugin.tiny_base import build_tiny_base
+    from biomatrix_plugin.model.tiny_base import build_tiny_base
 
     return build_tiny_base(tmp_path_factory.mktemp("tiny_base"), tokenizer=qwen3_tokenizer)
 
@@ -39,7 +39,7 @@ def tiny_base_dir(tmp_path_factory, qwen3_tokenizer) -> Path:
 @pytest.fixture(scope="session")
 def tiny_extended_model(tmp_path_factory, tiny_base_dir) -> Path:
     """HF directory: real Qwen3 BPE + the project's vocabulary (tokenizer_ext/) + tiny random Qwen3."""
-    from biomatrix_plugin.extend import extend_model
+    from biomatrix_plugin.model.extend import extend_model
 
     out = tmp_path_factory.mktemp("tiny_extended")
     extend_model(tiny_base_dir, out, seed=0)

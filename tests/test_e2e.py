@@ -7,8 +7,8 @@ import pytest
 
 @pytest.mark.slow
 def test_demo_pipeline_trains_and_generates(tmp_path):
-    from biomatrix_plugin.demo import run_demo
-    from biomatrix_plugin.serialization import unwrap
+    from biomatrix_plugin.demo.run import run_demo
+    from biomatrix_plugin.modalities.serialization import unwrap
 
     result = run_demo(tmp_path / "work", tmp_path / "data", cpt_steps=16, sft_steps=16, n_molecules=150)
     cpt_first, cpt_last = result["cpt_loss_first_last"]

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from biomatrix_plugin.extend import EXTENSION_REPORT, PAD_TOKEN, extend_model
-from biomatrix_plugin.vocabulary import load_vocabulary
+from biomatrix_plugin.model.extend import EXTENSION_REPORT, PAD_TOKEN, extend_model
+from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
 
 def _load(path):
@@ -53,7 +53,7 @@ def test_noise_is_n0_I_over_d_and_seeded(tiny_base_dir, tmp_path):
 
 
 def test_untied_output_embeddings_get_the_same_treatment(qwen3_tokenizer, tmp_path):
-    from biomatrix_plugin.tiny_base import build_tiny_base
+    from biomatrix_plugin.model.tiny_base import build_tiny_base
 
     base = build_tiny_base(tmp_path / "base", tokenizer=qwen3_tokenizer, tie_word_embeddings=False, num_layers=1)
     report = extend_model(base, tmp_path / "ext", noise_scale=0.0)

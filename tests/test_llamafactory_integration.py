@@ -18,7 +18,7 @@ def _python(code: str, **env) -> str:
 
 
 def test_pth_hook_registers_in_a_fresh_interpreter():
-    from biomatrix_plugin.hook import doctor
+    from biomatrix_plugin.llamafactory.hook import doctor
 
     report = doctor()
     assert report["pth_file"], "biomatrix_plugin_hook.pth is not installed: run `make install` (biomatrix install-hook)"
@@ -78,8 +78,8 @@ def test_registration_reaches_torchrun_workers(tmp_path):
 
 def test_biomatrix_formatting_serializes_raw_entities():
     import llamafactory.data.converter as conv
-    from llamafactory.hparams import DataArguments
     from llamafactory.data.parser import DatasetAttr
+    from llamafactory.hparams import DataArguments
 
     attr = DatasetAttr(load_from="file", dataset_name="demo", formatting="biomatrix")
     converter = conv.get_dataset_converter("biomatrix", attr, DataArguments())
@@ -108,7 +108,7 @@ def _pt_processor(tokenizer, cutoff_len):
 
 
 def test_pt_packing_keeps_every_token(extended_tokenizer, tmp_path):
-    from biomatrix_plugin.demo_data import build_demo_data
+    from biomatrix_plugin.demo.data import build_demo_data
 
     build_demo_data(tmp_path, n_molecules=200)
     texts = [json.loads(l)["text"] for l in (tmp_path / "cpt_demo.jsonl").read_text().splitlines()]
@@ -146,8 +146,8 @@ def test_sft_truncation_is_counted(extended_tokenizer):
     from llamafactory.data.template import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments
 
-    from biomatrix_plugin.llamafactory_ext import sft_truncation_totals
-    from biomatrix_plugin.serialization import wrap_protein
+    from biomatrix_plugin.llamafactory.patches import sft_truncation_totals
+    from biomatrix_plugin.modalities.serialization import wrap_protein
 
     data_args = DataArguments(template="qwen3_nothink", cutoff_len=64, neat_packing=True)
     template = get_template_and_fix_tokenizer(extended_tokenizer, data_args)
@@ -168,7 +168,7 @@ def test_sft_truncation_is_counted(extended_tokenizer):
 
 
 def test_pth_line_is_harmless_when_the_package_is_gone(tmp_path):
-    from biomatrix_plugin.hook import PTH_LINE, install_pth
+    from biomatrix_plugin.llamafactory.hook import PTH_LINE, install_pth
 
     site = tmp_path / "site"
     site.mkdir()

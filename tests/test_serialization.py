@@ -1,6 +1,6 @@
 import pytest
 
-from biomatrix_plugin.serialization import (
+from biomatrix_plugin.modalities.serialization import (
     SerializationError,
     parse_joint_tokens,
     unwrap,
@@ -115,7 +115,7 @@ def test_decode_keeps_modality_tokens(extended_tokenizer):
 
 
 def test_mol3d_joint_tokens_in_and_out_of_vocabulary(extended_tokenizer):
-    from biomatrix_plugin.vocabulary import load_vocabulary
+    from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
     tok = extended_tokenizer
     known = load_vocabulary().joint_tokens[:5]
@@ -132,7 +132,7 @@ def test_mol3d_joint_tokens_in_and_out_of_vocabulary(extended_tokenizer):
 
 
 def test_selfies_from_smiles_uses_the_canonical_form_unless_asked_not_to():
-    from biomatrix_plugin.serialization import unwrap, wrap_selfies
+    from biomatrix_plugin.modalities.serialization import unwrap, wrap_selfies
 
     kekule, aromatic = "C1=CNC=C1", "c1cc[nH]c1"
     assert wrap_selfies(smiles=kekule) == wrap_selfies(smiles=aromatic)

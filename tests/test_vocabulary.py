@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from biomatrix_plugin.tokens import CONTROL_TOKENS, RESIDUE_NAMES
-from biomatrix_plugin.vocabulary import (
+from biomatrix_plugin.vocab.tokens import CONTROL_TOKENS, RESIDUE_NAMES
+from biomatrix_plugin.vocab.vocabulary import (
     build_from_counts,
     import_from_tokenizer,
     load_vocabulary,
@@ -89,7 +89,7 @@ def test_import_keeps_released_ids_whatever_the_category_order(tiny_base_dir, tm
     from tokenizers import AddedToken
     from transformers import AutoTokenizer
 
-    from biomatrix_plugin.extend import extend_model
+    from biomatrix_plugin.model.extend import extend_model
 
     vocab = load_vocabulary()
     order = ["control", "residue", "prot3d", "mol3d", "selfies"]
@@ -114,7 +114,7 @@ def test_vocab_build_counts_selfies_of_the_canonical_smiles_the_corpus_emits(tmp
     from rdkit import Chem
 
     from biomatrix_plugin.corpus.molecules import molecule_views
-    from biomatrix_plugin.vocab_build import count_records
+    from biomatrix_plugin.modalities.census import count_records
 
     kekule = "C1=CNC=C1"
     assert "[NH1]" not in sf.encoder(kekule)
@@ -129,8 +129,8 @@ def test_demo_molecules_all_serialize_with_the_committed_vocabulary(tmp_path):
     SELFIES inside the committed vocabulary; NCI's raw kekulé forms would need symbols such as [PH0]."""
     import json
 
-    from biomatrix_plugin.demo_data import build_demo_data
-    from biomatrix_plugin.formatting import render
+    from biomatrix_plugin.demo.data import build_demo_data
+    from biomatrix_plugin.llamafactory.formatting import render
 
     counts = build_demo_data(tmp_path, n_molecules=400)
     assert counts.rejected == [] and counts.written["sft_smiles2selfies"] == 400
@@ -145,7 +145,7 @@ def test_vocab_build_learns_selfies_symbols_the_current_vocabulary_lacks(tmp_pat
     import json
 
     from biomatrix_plugin.cli import main
-    from biomatrix_plugin.vocabulary import load_vocabulary
+    from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
     new_symbols = {"[C@@]", "[/O]", "[Na+1]", "[2H]"}
     assert not new_symbols & set(load_vocabulary(None).selfies_tokens)
@@ -164,7 +164,7 @@ def test_vocab_build_learns_selfies_symbols_the_current_vocabulary_lacks(tmp_pat
 
 
 def test_vocab_build_reads_a_zinc_tranche_without_counting_its_header(tmp_path):
-    from biomatrix_plugin.vocab_build import count_files
+    from biomatrix_plugin.modalities.census import count_files
 
     tranche = tmp_path / "AAAB.smi"
     tranche.write_text("smiles zinc_id\nCCO ZINC000000000682\nc1cc[nH]c1 ZINC000000001234\n")

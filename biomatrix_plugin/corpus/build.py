@@ -38,18 +38,26 @@ from dataclasses import field as dataclasses_field
 from pathlib import Path
 from typing import Any, Callable
 
-from .records import RecordRejected, file_sha256, iter_records, parse_record, resolve_inputs, source_key
+from biomatrix_plugin.corpus.records import (
+    RecordRejected,
+    file_sha256,
+    iter_records,
+    parse_record,
+    resolve_inputs,
+    source_key,
+)
+from biomatrix_plugin.errors import BioMatrixError, ConfigError
 
 STATE_VERSION = 1
 OUTPUT_FORMATS = ("jsonl", "parquet")
 PARQUET_ROWS_PER_GROUP = 4096  # fixed, so the same instances always give the same file
 
 
-class BuildInterrupted(RuntimeError):
+class BuildInterrupted(BioMatrixError, RuntimeError):
     """Raised by the ``stop_after`` test hook to simulate a killed worker."""
 
 
-class BuildConfigError(RuntimeError):
+class BuildConfigError(ConfigError, RuntimeError):
     """An output directory already holds a build made with different settings."""
 
 
@@ -84,7 +92,7 @@ class ShardTask:
 
     @property
     def folder(self) -> str:
-        from .registry import output_folder
+        from biomatrix_plugin.corpus.registry import output_folder
 
         return output_folder(self.card)
 
@@ -121,8 +129,10 @@ def code_version() -> dict:
         version = "unknown"
     pkg_dir = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
-    for path in sorted(list((pkg_dir / "corpus").glob("*.py")) + [pkg_dir / "serialization.py", pkg_dir / "tokens.py"]):
-        h.update(path.name.encode())
+    # every source file of the package: a build runs corpus/, modalities/, vocab/, mol3d/, protein3d/ and the
+    # io layer, and a resumed build must not mix instances made by two versions of any of them
+    for path in sorted(pkg_dir.rglob("*.py")):
+        h.update(path.relative_to(pkg_dir).as_posix().encode())
         h.update(path.read_bytes())
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=pkg_dir, capture_output=True, text=True,
@@ -171,7 +181,7 @@ def side_table_checksums(card_data: dict, root: str | Path, cache_path: Path | N
     out = [{"param": key, "file": source_key(f, root), "sha256": c["sha256"]} for (key, f), c in zip(named, sums)]
     setting = params.get("selfies_vocabulary")
     if setting not in (None, "open"):
-        from .molecules import selfies_vocabulary
+        from biomatrix_plugin.corpus.molecules import selfies_vocabulary
 
         symbols = "\n".join(sorted(selfies_vocabulary(setting)))
         out.append({"param": "selfies_vocabulary", "file": setting,
@@ -215,8 +225,8 @@ def _instance_line(instance: dict) -> str:
 
 def run_shard(task: ShardTask, progress: Callable[[int], None] | None = None) -> dict:
     """Build (or finish) one shard; returns its summary. Safe to call again after a kill."""
-    from .builders import BUILDERS
-    from .compose import keyed_rng
+    from biomatrix_plugin.corpus.builders import BUILDERS
+    from biomatrix_plugin.corpus.compose import keyed_rng
 
     meta = task.meta_dir()
     meta.mkdir(parents=True, exist_ok=True)
@@ -480,7 +490,7 @@ def plan_build(card, out_dir: str | Path, data_root: str | Path | None, n_shards
 
 def _path_params() -> tuple[str, ...]:
     """Builder params naming files or folders (kind "path" in builders.BUILDERS), resolved like input.path."""
-    from .builders import BUILDERS
+    from biomatrix_plugin.corpus.builders import BUILDERS
 
     return tuple(sorted({k for spec in BUILDERS.values() for k in spec.path_params()}))
 

@@ -11,12 +11,23 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .complexes import build_protein_complex, build_protein_ligand_complex
-from .interactions import BINDINGDB_COLUMNS, build_binding_affinity, build_protein_pair
-from .molecules import FIELD_ALIASES, PROPERTIES, build_conformer, build_molecule, build_molecule_text_pair
-from .proteins import (COMMENT_LABELS, DEFAULT_ANNOTATION_PROBS, build_fasta_sequence, build_protein_structure,
-                       build_uniprot_entry)
-from .text import build_interleaved, build_text
+from biomatrix_plugin.corpus.complexes import build_protein_complex, build_protein_ligand_complex
+from biomatrix_plugin.corpus.interactions import BINDINGDB_COLUMNS, build_binding_affinity, build_protein_pair
+from biomatrix_plugin.corpus.molecules import (
+    FIELD_ALIASES,
+    PROPERTIES,
+    build_conformer,
+    build_molecule,
+    build_molecule_text_pair,
+)
+from biomatrix_plugin.corpus.proteins import (
+    COMMENT_LABELS,
+    DEFAULT_ANNOTATION_PROBS,
+    build_fasta_sequence,
+    build_protein_structure,
+    build_uniprot_entry,
+)
+from biomatrix_plugin.corpus.text import build_interleaved, build_text
 
 BuilderFn = Callable[[Mapping[str, Any], random.Random, Mapping[str, Any]], list[dict]]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _resolve_card(ref: str, registry: str | None):
-    from .registry import card_paths, load_card
+    from biomatrix_plugin.corpus.registry import card_paths, load_card
 
     path = Path(ref)
     if path.suffix in (".yaml", ".yml") and path.exists():
@@ -20,8 +20,8 @@ def _resolve_card(ref: str, registry: str | None):
 
 
 def _build(args) -> int:
-    from .build import BuildConfigError, build_card
-    from .registry import CardError
+    from biomatrix_plugin.corpus.build import BuildConfigError, build_card
+    from biomatrix_plugin.corpus.registry import CardError
 
     try:
         cards = [_resolve_card(ref, args.registry) for ref in args.cards]
@@ -32,7 +32,7 @@ def _build(args) -> int:
     for card in cards:
         try:
             if args.engine == "ray":
-                from .ray_engine import build_card_with_ray
+                from biomatrix_plugin.corpus.ray_engine import build_card_with_ray
 
                 manifest = build_card_with_ray(card, args.out, args.data_root, args.shards, args.workers,
                                                args.checkpoint_every, args.force, output_format=args.format)
@@ -53,7 +53,7 @@ def _build(args) -> int:
 
 
 def _stats_for(out: str, tokenizer: str | None, png: str | None, json_path: str | None) -> int:
-    from .stats import compute_stats, format_report, plot_composition
+    from biomatrix_plugin.corpus.stats import compute_stats, format_report, plot_composition
 
     report = compute_stats(out, tokenizer, progress=True)
     print(format_report(report))
@@ -69,7 +69,7 @@ def _stats(args) -> int:
 
 
 def _check(args) -> int:
-    from .registry import check_registry, write_dataset_info
+    from biomatrix_plugin.corpus.registry import check_registry, write_dataset_info
 
     if args.write:
         try:
@@ -90,8 +90,8 @@ def _check(args) -> int:
 def _add(args) -> int:
     import yaml
 
-    from .builders import BUILDERS
-    from .registry import CardError, registry_dir, validate_card, write_dataset_info
+    from biomatrix_plugin.corpus.builders import BUILDERS
+    from biomatrix_plugin.corpus.registry import CardError, registry_dir, validate_card, write_dataset_info
 
     registry = Path(args.registry) if args.registry else registry_dir()
     spec = BUILDERS.get(args.builder)
@@ -126,8 +126,8 @@ def _add(args) -> int:
 
 
 def _list(args) -> int:
-    from .builders import BUILDERS
-    from .registry import card_paths, load_card
+    from biomatrix_plugin.corpus.builders import BUILDERS
+    from biomatrix_plugin.corpus.registry import card_paths, load_card
 
     print("builders:")
     for name, spec in BUILDERS.items():
@@ -143,7 +143,8 @@ def _list(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("data", help="corpus: build, check, add, stats, list (see docs/corpus.md)")
+    p = subparsers.add_parser("corpus", aliases=["data"],
+                              help="corpus: build, check, add, stats, list (alias `data`, kept for one release)")
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
 
     b = sub.add_parser("build", help="build cards into sharded JSONL with rejects and a manifest (resumable)")

@@ -29,8 +29,8 @@ import re
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .compose import Component, compose, format_sig, include, sample_views
-from .records import RecordRejected
+from biomatrix_plugin.corpus.compose import Component, compose, format_sig, include, sample_views
+from biomatrix_plugin.corpus.records import RecordRejected
 
 DEFAULT_LIGAND_VIEWS = {"smiles": 0.6, "selfies": 0.6}
 TYPES_LABELS = ("label", "affinity", "rmsd")  # numeric columns of a CrossDocked2020 .types line
@@ -128,7 +128,7 @@ def ligand_pose(path: str, pose: int):
     """The RDKit molecule (hydrogens kept, 3D conformer) of entry ``pose`` of an SDF file."""
     from rdkit import Chem
 
-    from .molecules import _quiet_rdkit
+    from biomatrix_plugin.corpus.molecules import _quiet_rdkit
 
     _quiet_rdkit()
     entries = _sdf_entries(path)
@@ -148,8 +148,8 @@ def ligand_pose(path: str, pose: int):
 def _chains(path: str) -> tuple:
     """Protein chains of a structure file (first model), in file order; receptors repeat on
     consecutive index lines, so a small cache parses each one once."""
-    from ..protein3d.backbone import extract_chains
-    from ..protein3d.structure_io import StructureFileError
+    from biomatrix_plugin.protein3d.backbone import extract_chains
+    from biomatrix_plugin.protein3d.structure_io import StructureFileError
 
     try:
         result = extract_chains(path)
@@ -169,8 +169,8 @@ def _chains(path: str) -> tuple:
 
 @lru_cache(maxsize=2)
 def _precomputed(path: str):
-    from ..protein3d.tokenizer import PrecomputedTokenizer
-    from ..protein3d.vq_csv import VQCsvError
+    from biomatrix_plugin.protein3d.tokenizer import PrecomputedTokenizer
+    from biomatrix_plugin.protein3d.vq_csv import VQCsvError
 
     try:
         tokenizer = PrecomputedTokenizer([path])
@@ -188,7 +188,7 @@ def chain_codes(chain, table: str | None) -> list[int] | None:
     Codes whose stored sequence differs from the extracted chain are rejected (they would misalign)."""
     if not table:
         return None
-    from ..protein3d.tokenizer import EncodeRequest, model_alphabet
+    from biomatrix_plugin.protein3d.tokenizer import EncodeRequest, model_alphabet
 
     tokenizer = _precomputed(table)
     if chain.id not in tokenizer.by_pid and len(tokenizer.by_sequence.get(model_alphabet(chain.sequence), [])) != 1:
@@ -201,7 +201,7 @@ def chain_codes(chain, table: str | None) -> list[int] | None:
 
 def _protein_components(chain, label: str, table: str | None, max_length: int, rng: random.Random,
                         structure_probability: float) -> list[Component]:
-    from ..serialization import SerializationError, wrap_prot3d, wrap_protein
+    from biomatrix_plugin.modalities.serialization import SerializationError, wrap_prot3d, wrap_protein
 
     if len(chain.sequence) > max_length:
         raise RecordRejected(f"{chain.id}: {len(chain.sequence)} residues, more than max_protein_length={max_length}")
@@ -233,8 +233,8 @@ def _number(record: Mapping[str, Any], key: str, column: str) -> float | None:
 def _ligand_components(mol, rng: random.Random, params: Mapping[str, Any], where: str) -> list[Component]:
     from rdkit import Chem
 
-    from ..serialization import SerializationError
-    from .molecules import MoleculeViews, _mol3d_encoder, render_view, selfies_vocabulary
+    from biomatrix_plugin.corpus.molecules import MoleculeViews, _mol3d_encoder, render_view, selfies_vocabulary
+    from biomatrix_plugin.modalities.serialization import SerializationError
 
     encoder = _mol3d_encoder()
     if encoder is None:

@@ -20,7 +20,7 @@ def record_rng(seed: int, dataset: str, source: str, position: int, root: str | 
     or on its base name when it is not under ``root`` or no root is given, never on the absolute path, so
     the same corpus built from another mount (a clone, a scratch disk, a cluster) composes identical
     instances. str seeds go through SHA-512 in CPython: stable across processes and PYTHONHASHSEED."""
-    from .records import source_key
+    from biomatrix_plugin.corpus.records import source_key
 
     return keyed_rng(seed, dataset, source_key(source, root), position)
 

@@ -10,8 +10,8 @@ import re
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .compose import Component, compose, format_concentration_nm, format_sig, sample_views
-from .records import RecordRejected
+from biomatrix_plugin.corpus.compose import Component, compose, format_concentration_nm, format_sig, sample_views
+from biomatrix_plugin.corpus.records import RecordRejected
 
 # BindingDB_All.tsv column names (the "(nM)" columns hold values like "25.3", ">10000", "<0.1")
 BINDINGDB_COLUMNS = {
@@ -52,7 +52,7 @@ def load_chemical_table(path: str, id_column: str = "chemical", smiles_column: s
     """chemical id -> SMILES from a TSV such as STITCH's ``chemicals.v5.0.tsv(.gz)`` (columns chemical, name,
     molecular_weight, SMILES_string); held in memory per worker, so use the per-organism link files and
     this table, not all of STITCH, on small machines."""
-    from .records import _csv_rows
+    from biomatrix_plugin.corpus.records import _csv_rows
 
     table: dict[str, str] = {}
     for i, row in enumerate(_csv_rows(path, "\t")):
@@ -71,7 +71,7 @@ def load_chemical_table(path: str, id_column: str = "chemical", smiles_column: s
 @lru_cache(maxsize=2)
 def load_sequence_table(path: str) -> dict[str, str]:
     """FASTA id (first word of the header, e.g. STRING's ``9606.ENSP00000269305``) -> sequence."""
-    from .records import _fasta_entries, parse_fasta_entry
+    from biomatrix_plugin.corpus.records import _fasta_entries, parse_fasta_entry
 
     table: dict[str, str] = {}
     for entry in _fasta_entries(path):
@@ -160,9 +160,8 @@ def verbalize_affinity(measure: str, qualifier: str, value_nm: float) -> str:
 
 
 def _ligand_component(smiles: str, rng: random.Random, params: Mapping[str, Any]) -> Component:
-    from ..serialization import SerializationError, wrap_selfies, wrap_smiles
-    from .molecules import DEFAULT_VIEW_PROBS, molecule_views, selfies_vocabulary
-    from ..serialization import split_selfies
+    from biomatrix_plugin.corpus.molecules import DEFAULT_VIEW_PROBS, molecule_views, selfies_vocabulary
+    from biomatrix_plugin.modalities.serialization import SerializationError, split_selfies, wrap_selfies, wrap_smiles
 
     mv = molecule_views({"smiles": smiles}, {}, want_3d=False)
     views = sample_views(rng, ["smiles", "selfies"], params.get("views", {}), DEFAULT_VIEW_PROBS)
@@ -188,7 +187,7 @@ def build_binding_affinity(record: Mapping[str, Any], rng: random.Random, params
     measure columns (jglaser: ``neg_log10_affinity_M``; STITCH: ``combined_score``);
     ``statement_label`` (default "Binding affinity"); ``chemical_table`` / ``sequence_table``: id -> SMILES
     TSV and id -> sequence FASTA for rows that hold identifiers (STITCH ``chemical`` / ``protein``)."""
-    from .proteins import wrapped_sequence
+    from biomatrix_plugin.corpus.proteins import wrapped_sequence
 
     smiles = _column(record, params, "smiles") or _lookup_id(record, params, "smiles")
     sequence = _column(record, params, "sequence") or _lookup_id(record, params, "sequence")
@@ -229,7 +228,7 @@ def build_protein_pair(record: Mapping[str, Any], rng: random.Random, params: Ma
 
     params: ``columns`` {sequence_a, sequence_b, label, affinity: column name}, ``affinity_name``
     (e.g. "predicted log10 Kd"), ``affinity_unit``, ``max_protein_length`` (default 2000)."""
-    from .proteins import wrapped_sequence
+    from biomatrix_plugin.corpus.proteins import wrapped_sequence
 
     columns = {"sequence_a": "sequence_a", "sequence_b": "sequence_b", "label": "label", "affinity": "affinity"}
     columns.update(params.get("columns", {}))

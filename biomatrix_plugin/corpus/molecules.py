@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .compose import Component, compose, format_fixed, format_sig, include, sample_views
-from .records import RecordRejected
+from biomatrix_plugin.corpus.compose import Component, compose, format_fixed, format_sig, include, sample_views
+from biomatrix_plugin.corpus.records import RecordRejected
 
 # canonical field -> names it may appear under (first non-empty wins)
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -99,7 +99,7 @@ def selfies_vocabulary(setting: str | None) -> frozenset[str] | None:
     if setting in (None, "open"):
         return None
     if setting not in _VOCAB_CACHE:
-        from ..vocabulary import load_vocabulary
+        from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
         vocab = load_vocabulary(None if setting == "default" else setting)
         _VOCAB_CACHE[setting] = frozenset(vocab.selfies_tokens)
@@ -109,7 +109,7 @@ def selfies_vocabulary(setting: str | None) -> frozenset[str] | None:
 def _mol3d_encoder() -> Callable | None:
     """MolStrucTok (biomatrix_plugin.mol3d) when it is installed; otherwise the 3D view is absent."""
     try:
-        from ..mol3d import mol_to_wrapped_3d  # type: ignore[attr-defined]
+        from biomatrix_plugin.mol3d import mol_to_wrapped_3d  # type: ignore[attr-defined]
     except ImportError:
         return None
     return mol_to_wrapped_3d
@@ -190,7 +190,13 @@ def molecule_views(record: Mapping[str, Any], overrides: Mapping[str, str], want
 
 
 def render_view(view: str, mv: MoleculeViews, vocab: frozenset[str] | None) -> str:
-    from ..serialization import SerializationError, split_selfies, wrap_mol3d, wrap_selfies, wrap_smiles
+    from biomatrix_plugin.modalities.serialization import (
+        SerializationError,
+        split_selfies,
+        wrap_mol3d,
+        wrap_selfies,
+        wrap_smiles,
+    )
 
     try:
         if view == "smiles":

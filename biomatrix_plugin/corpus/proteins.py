@@ -14,8 +14,8 @@ from array import array
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .compose import Component, compose, include, sample_views
-from .records import RecordRejected
+from biomatrix_plugin.corpus.compose import Component, compose, include, sample_views
+from biomatrix_plugin.corpus.records import RecordRejected
 
 COMMENT_LABELS = {
     "function": "Function",
@@ -41,7 +41,7 @@ DEFAULT_ANNOTATION_PROBS = {
 
 
 def wrapped_sequence(sequence: str, ident: str, max_length: int | None = None) -> str:
-    from ..serialization import SerializationError, wrap_protein
+    from biomatrix_plugin.modalities.serialization import SerializationError, wrap_protein
 
     if max_length is not None and len(sequence) > max_length:
         raise RecordRejected(f"{ident}: sequence has {len(sequence)} residues, more than max_length={max_length}")
@@ -115,7 +115,7 @@ def load_structure_table(path: str) -> dict[str, tuple[str, array]]:
     """accession -> (sequence, codes) from a vq_indices.csv; codes kept as uint16 arrays (2 bytes/residue,
     about 0.5 GB for all of Swiss-Prot's AFDB models). Invalid rows are an error naming the row: the table
     is an input prepared once, not a stream of raw records."""
-    from ..protein3d.vq_csv import read_vq_csv
+    from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
 
     records, rejected = read_vq_csv(path)
     if rejected:
@@ -135,7 +135,7 @@ def build_uniprot_entry(record: Mapping[str, Any], rng: random.Random, params: M
     ``sequence_probability`` / ``structure_probability`` in the composite (default 1.0 / 0.8),
     ``structure_table``, ``max_length``, ``shuffle``. A composite with no sampled annotation gets one
     annotation drawn at random so it is never just the 1D view again."""
-    from ..serialization import SerializationError, wrap_prot3d
+    from biomatrix_plugin.modalities.serialization import SerializationError, wrap_prot3d
 
     ident = record["id"]
     wrapped = wrapped_sequence(record["sequence"], ident, params.get("max_length"))
@@ -152,7 +152,7 @@ def build_uniprot_entry(record: Mapping[str, Any], rng: random.Random, params: M
                 break
     instances: list[dict] = []
     if codes is not None:
-        from ..protein3d.instances import three_view_instances
+        from biomatrix_plugin.protein3d.instances import three_view_instances
 
         try:
             instances.extend(three_view_instances(record["sequence"], codes, rng))
@@ -185,11 +185,11 @@ def build_protein_structure(record: Mapping[str, Any], rng: random.Random, param
     :mod:`biomatrix_plugin.protein3d` (1D, 3D, joint in random order).
 
     params: ``columns`` {pid, indices, sequence: column name}, ``max_length``."""
-    from ..serialization import SerializationError
+    from biomatrix_plugin.modalities.serialization import SerializationError
 
     try:
-        from ..protein3d.instances import three_view_instances
-        from ..protein3d.vq_csv import validate_row
+        from biomatrix_plugin.protein3d.instances import three_view_instances
+        from biomatrix_plugin.protein3d.vq_csv import validate_row
     except ImportError:
         raise RecordRejected("structure views need biomatrix_plugin.protein3d, which is not installed") from None
     columns = {"pid": "pid", "indices": "indices", "sequence": "protein_sequence", **params.get("columns", {})}

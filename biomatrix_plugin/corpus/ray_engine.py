@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .build import plan_build, run_shard, write_manifest
+from biomatrix_plugin.corpus.build import plan_build, run_shard, write_manifest
 
 
 def _ray_shard(row: dict) -> dict:
     # Ray Data rows are dicts; the task travels as its plain fields
-    from .build import ShardTask
+    from biomatrix_plugin.corpus.build import ShardTask
 
     task = ShardTask(**row["task"])
     summary = run_shard(task)

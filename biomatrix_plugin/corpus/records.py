@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from biomatrix_plugin.errors import BioMatrixError
+
 FORMATS = ("sdf", "csv", "tsv", "smi", "jsonl", "fasta", "uniprot_dat", "parquet", "types", "structure")
 
 
-class RecordRejected(ValueError):
+class RecordRejected(BioMatrixError, ValueError):
     """A record cannot become an instance; ``str(exc)`` is the reason written to the rejects file."""
 
 
@@ -290,11 +292,11 @@ def parse_record(raw: Any, fmt: str, options: dict | None = None) -> dict:
     if fmt == "parquet":
         return dict(raw)
     if fmt == "uniprot_dat":
-        from .uniprot import parse_uniprot_entry
+        from biomatrix_plugin.corpus.uniprot import parse_uniprot_entry
 
         return parse_uniprot_entry(raw)
     if fmt == "types":
-        from .complexes import parse_types_line
+        from biomatrix_plugin.corpus.complexes import parse_types_line
 
         return parse_types_line(raw)
     if fmt == "structure":

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from biomatrix_plugin.errors import ConfigError
+
 CARD_KEYS = {"name", "description", "category", "subcategory", "source", "license", "input", "builder",
              "output", "sampling_weight", "seed"}
 REQUIRED_CARD_KEYS = ("name", "category", "source", "license", "input", "builder")
@@ -52,14 +54,16 @@ def output_folder(card_data: dict) -> str:
     return PurePosixPath(file_name).name if file_name else card_data["name"]
 
 
-class CardError(ValueError):
+class CardError(ConfigError):
     """A card is invalid; the message names the card file and the field."""
 
 
 def registry_dir() -> Path:
     """``$BIOMATRIX_DATA_REGISTRY``, else ``data_registry/`` of the source checkout."""
     env = os.environ.get("BIOMATRIX_DATA_REGISTRY")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data_registry"
+    from biomatrix_plugin.paths import data_registry_dir
+
+    return Path(env) if env else data_registry_dir()
 
 
 @dataclass
@@ -126,7 +130,7 @@ def _check_probabilities(where: str, mapping: Any, errors: list[str]) -> None:
 
 
 def _check_measures(where: str, measures: Any, errors: list[str]) -> None:
-    from .interactions import MEASURE_KINDS
+    from biomatrix_plugin.corpus.interactions import MEASURE_KINDS
 
     if not isinstance(measures, list) or not measures:
         errors.append(f"{where}: expected a non-empty list of {{column, name, kind, ...}}")
@@ -212,8 +216,8 @@ def _check_params(path: str, builder: str, declared: dict, params: dict, errors:
 
 def validate_card(data: Any, path: str) -> list[str]:
     """All problems of one card (empty list = valid)."""
-    from .builders import BUILDERS
-    from .records import FORMATS
+    from biomatrix_plugin.corpus.builders import BUILDERS
+    from biomatrix_plugin.corpus.records import FORMATS
 
     errors: list[str] = []
     if not isinstance(data, dict):

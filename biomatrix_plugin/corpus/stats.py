@@ -21,7 +21,7 @@ _WORDISH = re.compile(r"\w+|[^\w\s]")
 
 def iter_pieces(text: str) -> Iterator[tuple[str, str]]:
     """(modality, piece) for the text between segments and for each wrapped segment (wrappers included)."""
-    from ..serialization import unwrap
+    from biomatrix_plugin.modalities.serialization import unwrap
 
     cursor = 0
     for seg in unwrap(text).segments:

@@ -8,8 +8,8 @@ import random
 from functools import lru_cache
 from typing import Any, Mapping
 
-from .compose import include
-from .records import RecordRejected
+from biomatrix_plugin.corpus.compose import include
+from biomatrix_plugin.corpus.records import RecordRejected
 
 
 def build_text(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
@@ -48,11 +48,17 @@ def load_entity_table(path: str) -> dict[str, dict]:
 
 
 def _entity_wrapping(entity: Mapping[str, Any], kind: str, rng: random.Random, params: Mapping[str, Any]) -> str | None:
-    from ..serialization import SerializationError, split_selfies, wrap_protein, wrap_selfies, wrap_smiles
+    from biomatrix_plugin.modalities.serialization import (
+        SerializationError,
+        split_selfies,
+        wrap_protein,
+        wrap_selfies,
+        wrap_smiles,
+    )
 
     try:
         if kind == "molecule" and entity.get("smiles"):
-            from .molecules import molecule_views
+            from biomatrix_plugin.corpus.molecules import molecule_views
 
             mv = molecule_views({"smiles": entity["smiles"]}, {}, want_3d=False)
             views = params.get("molecule_views", {"smiles": 0.5, "selfies": 0.5})
@@ -60,7 +66,7 @@ def _entity_wrapping(entity: Mapping[str, Any], kind: str, rng: random.Random, p
             if include(rng, views, "smiles", 0.5):
                 parts.append(wrap_smiles(mv.canonical_smiles))
             if include(rng, views, "selfies", 0.5) or not parts:
-                from .molecules import selfies_vocabulary
+                from biomatrix_plugin.corpus.molecules import selfies_vocabulary
 
                 vocab = selfies_vocabulary(params.get("selfies_vocabulary"))
                 parts.append(wrap_selfies(mv.selfies, vocabulary=vocab if vocab is not None else split_selfies(mv.selfies)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .records import RecordRejected
+from biomatrix_plugin.corpus.records import RecordRejected
 
 # {ECO:0000269|PubMed:12345, ECO:0000305} evidence blocks, and inline literature references
 _EVIDENCE = re.compile(r"\s*\{ECO:[^{}]*\}")

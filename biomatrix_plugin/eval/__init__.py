@@ -6,6 +6,6 @@
 - :mod:`.report` — Markdown + PNG next to BioMatrix-4B's published numbers (``eval/paper_results.yaml``)
 """
 
-from .registry import EvalInputError, MetricResult, compute, get_metric, list_metrics
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, compute, get_metric, list_metrics
 
 __all__ = ["EvalInputError", "MetricResult", "compute", "get_metric", "list_metrics"]

@@ -53,8 +53,8 @@ def register(subparsers) -> None:
 
 
 def _metric(args) -> int:
-    from .io import parse_option_pairs, read_items
-    from .registry import EvalInputError, compute, get_metric, list_metrics
+    from biomatrix_plugin.eval.io import parse_option_pairs, read_items
+    from biomatrix_plugin.eval.registry import EvalInputError, compute, get_metric, list_metrics
 
     if args.list:
         for spec in list_metrics():
@@ -99,8 +99,8 @@ def _metric(args) -> int:
 
 
 def _report(args) -> int:
-    from .registry import EvalInputError
-    from .report import write_report
+    from biomatrix_plugin.eval.registry import EvalInputError
+    from biomatrix_plugin.eval.report import write_report
 
     try:
         md, png = write_report(args.results_dir, args.paper, all_paper_rows=args.all_paper_rows)
@@ -113,7 +113,13 @@ def _report(args) -> int:
 
 
 def _generate(args) -> int:
-    from .generation import DecodingConfig, GenerationError, load_backend, read_prompts, write_generations
+    from biomatrix_plugin.eval.generation import (
+        DecodingConfig,
+        GenerationError,
+        load_backend,
+        read_prompts,
+        write_generations,
+    )
 
     try:
         if args.mode == "greedy" and args.n != 1:

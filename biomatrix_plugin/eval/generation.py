@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
+from biomatrix_plugin.errors import BioMatrixError
+
 Messages = list[dict[str, str]]
 
 QWEN_END_MARKERS = ("<|im_end|>", "<|endoftext|>")
 _EMPTY_THINK = re.compile(r"^\s*<think>\s*</think>\s*")
 
 
-class GenerationError(RuntimeError):
+class GenerationError(BioMatrixError, RuntimeError):
     """Generation cannot run (missing backend, bad prompt file, bad config); the message says why."""
 
 
@@ -63,7 +65,7 @@ class Generation:
 
     @property
     def unwrapped(self):
-        from ..serialization import unwrap
+        from biomatrix_plugin.modalities.serialization import unwrap
 
         return [unwrap(t) for t in self.texts]
 
@@ -216,7 +218,7 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     if not path.exists():
         raise GenerationError(f"{path}: file not found")
     prompts = []
-    from .io import iter_json_lines
+    from biomatrix_plugin.eval.io import iter_json_lines
 
     for number, obj in iter_json_lines(path.read_text(encoding="utf-8").splitlines(), path, GenerationError):
         if not isinstance(obj, dict):

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .registry import EvalInputError
+from biomatrix_plugin.eval.registry import EvalInputError
 
 DEFAULT_FIELDS = ("prediction", "output", "reference", "answer", "value", "smiles", "text")
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from .molecules import NOTATION, to_mol
-from .properties import PropertyUnavailable, canonical_name, get_property
-from .registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.molecules import NOTATION, to_mol
+from biomatrix_plugin.eval.properties import PropertyUnavailable, canonical_name, get_property
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
 
 # TOMG-Bench's functional-group SMARTS (utils/evaluation.py of phenixace/TOMG-Bench and S2-TOMG-Bench,
 # mol_prop "num_<group>"), counted as unique substructure matches
@@ -190,7 +190,7 @@ def edit_wsr(predictions: list, references: list, notation: str = "auto") -> Met
 # ------------------------------------------------------------------ customized generation
 
 def _novelty_database(train: list, notation: str) -> np.ndarray:
-    from .molecules import morgan_bits
+    from biomatrix_plugin.eval.molecules import morgan_bits
 
     mols = [m for m in (to_mol(x, notation) for x in train) if m is not None]
     if not mols:
@@ -234,7 +234,7 @@ def expected_counts(name: str, ref: dict, i: int, columns: str = "tomg") -> dict
 
 def _custom(name: str, predictions: list, references: list, notation: str, database: np.ndarray | None,
             columns: str = "tomg"):
-    from .molecules import _tanimoto_block, morgan_bits
+    from biomatrix_plugin.eval.molecules import _tanimoto_block, morgan_bits
 
     successes, valid_mols, bad = [], [], 0
     for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
@@ -419,7 +419,7 @@ def correct_strict(predictions: list, references: list, notation: str = "auto", 
           options={**NOTATION, "property": OptionSpec(str, "", "property oracle name (RDKit built-in or registered predictor)")},
           definition="mean |oracle(generated molecule) - target| over valid outputs (QM9 conditional protocol; predictor injected)")
 def property_mae(predictions: list, references: list, notation: str = "auto", property: str = "") -> MetricResult:
-    from .scalar import parse_number
+    from biomatrix_plugin.eval.scalar import parse_number
 
     if not property:
         raise EvalInputError("property_mae: name the property with --option property=NAME")

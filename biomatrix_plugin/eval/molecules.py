@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
 
 NOTATION = {"notation": OptionSpec(str, "auto", "how to read molecules", ("auto", "smiles", "selfies"))}
 # SELFIES symbols are [bracketed]; "." separates fragments as in SMILES
@@ -48,14 +48,14 @@ def molecule_text(item: Any) -> tuple[str | None, str | None]:
         return None, None
     text = item.strip()
     if "<|" in text:
-        from ..serialization import unwrap
+        from biomatrix_plugin.modalities.serialization import unwrap
 
         found = unwrap(text)
         for modality in ("smiles", "selfies", "mol3d"):
             value = found.first(modality)
             if value is not None:
                 if modality == "mol3d":
-                    from ..serialization import parse_joint_tokens
+                    from biomatrix_plugin.modalities.serialization import parse_joint_tokens
 
                     return "".join(sym for sym, _ in parse_joint_tokens(value)), "selfies"
                 return value, modality

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
 
 # typical bond lengths in pm (EDM's tables, restricted to QM9's elements)
 _SINGLE = {

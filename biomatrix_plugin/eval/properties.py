@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from typing import Callable
 
+from biomatrix_plugin.errors import BioMatrixError
+
 PropertyFn = Callable[[object], float]  # RDKit Mol -> value
 
 
-class PropertyUnavailable(LookupError):
+class PropertyUnavailable(BioMatrixError, LookupError):
     pass
 
 
 def _rdkit_properties() -> dict[str, PropertyFn]:
-    from rdkit.Chem import Crippen, Descriptors, QED, rdMolDescriptors
+    from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 
     return {
         "logp": Crippen.MolLogP,

@@ -29,10 +29,9 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
-from . import proteins
-from .proteins import NO_PREDICTOR, parsed_sequences, protein_sequence
-from .registry import EvalInputError, MetricResult, OptionSpec, register
-
+from biomatrix_plugin.eval import proteins
+from biomatrix_plugin.eval.proteins import NO_PREDICTOR, parsed_sequences, protein_sequence
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
 
 # ------------------------------------------------------------------ sequence plausibility: Rep
 

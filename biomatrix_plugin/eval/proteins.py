@@ -23,8 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .registry import EvalInputError, MetricResult, OptionSpec, register
-
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
 
 # ------------------------------------------------------------------ sequences
 
@@ -41,7 +40,7 @@ def protein_sequence(item: Any) -> str | None:
         return None
     text = item.strip()
     if "<|" in text:
-        from ..serialization import unwrap
+        from biomatrix_plugin.modalities.serialization import unwrap
 
         return unwrap(text).first("protein")
     seq = "".join(text.split())
@@ -94,7 +93,7 @@ def ca_coordinates_or_reason(item: Any) -> tuple[np.ndarray | None, str]:
 def _ca_from_file(path: str) -> tuple[np.ndarray | None, str]:
     import biotite.structure as struc
 
-    from ..protein3d.structure_io import StructureFileError, read_first_model
+    from biomatrix_plugin.protein3d.structure_io import StructureFileError, read_first_model
 
     # the protein3d reader handles .gz, mmCIF/BinaryCIF, content sniffing and altlocs, and says what is wrong
     try:
@@ -110,7 +109,7 @@ def _ca_from_file(path: str) -> tuple[np.ndarray | None, str]:
 
 def kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
     """CA RMSD after optimal superposition; the protein3d area owns the implementation."""
-    from ..protein3d.comparison import kabsch_rmsd as shared
+    from biomatrix_plugin.protein3d.comparison import kabsch_rmsd as shared
 
     return float(shared(a, b))
 
@@ -122,7 +121,7 @@ def tm_score(model: np.ndarray, reference: np.ndarray, align: str = "tmalign") -
     ``residue``: residue i to residue i (the TM-score program; protein3d's implementation), equal lengths.
     """
     if align == "residue":
-        from ..protein3d.comparison import tm_score as residue_tm
+        from biomatrix_plugin.protein3d.comparison import tm_score as residue_tm
 
         return float(residue_tm(model, reference))
     from tmtools import tm_align
@@ -319,4 +318,4 @@ def ppl(predictions: list) -> MetricResult:
 
 
 # the design metrics register into this family; imported last because they use the helpers above
-from . import protein_design  # noqa: E402,F401
+from biomatrix_plugin.eval import protein_design  # noqa: E402,F401

@@ -12,10 +12,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
+from biomatrix_plugin.errors import BioMatrixError
+
 InputKind = Literal["paired", "set", "set_vs_reference"]
 
 
-class EvalInputError(ValueError):
+class EvalInputError(BioMatrixError, ValueError):
     """Bad metric input (file, line count, type, option); the message names the item and the reason."""
 
 
@@ -116,7 +118,7 @@ def register(
 
 def _load_families() -> None:
     # importing the family modules fills METRICS; kept lazy so `biomatrix --help` stays fast
-    from . import molecule_design, molecules, molecules3d, proteins, scalar, text  # noqa: F401
+    from biomatrix_plugin.eval import molecule_design, molecules, molecules3d, proteins, scalar, text  # noqa: F401
 
 
 def get_metric(name: str) -> MetricSpec:

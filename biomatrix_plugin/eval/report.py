@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from .io import iter_json_lines
-from .registry import EvalInputError
+from biomatrix_plugin.eval.io import iter_json_lines
+from biomatrix_plugin.eval.registry import EvalInputError
 
 # metrics whose value is a fraction in [0, 1]; the paper prints them ×100 in tables with unit: percent
 FRACTION_METRICS = {
@@ -49,7 +49,9 @@ LOWER_IS_BETTER_EXTRA = {"bond_length_mmd", "bond_angle_mmd", "dihedral_mmd", "r
 
 
 def default_paper_file() -> Path:
-    return Path(__file__).resolve().parents[2] / "eval" / "paper_results.yaml"
+    from biomatrix_plugin.paths import package_data
+
+    return package_data("eval", "cards", "paper_results.yaml")
 
 
 def load_paper(path: str | Path | None = None) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -100,7 +102,7 @@ class Row:
 
 
 def _higher_is_better(metric: str) -> bool:
-    from .registry import METRICS, _load_families
+    from biomatrix_plugin.eval.registry import METRICS, _load_families
 
     _load_families()
     if metric in METRICS:

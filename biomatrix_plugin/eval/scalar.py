@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 

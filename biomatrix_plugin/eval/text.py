@@ -24,7 +24,8 @@ from typing import Callable
 
 import numpy as np
 
-from .registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
 
 WORDNET_MISSING = (
     "WordNet data missing: install the WordNet 3.0 database (Debian/Ubuntu: `apt-get install wordnet-base`, "
@@ -47,7 +48,7 @@ _WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv", "index.noun"
                   "index.adv", "noun.exc", "verb.exc", "adj.exc", "adv.exc")
 
 
-class WordNetMissing(RuntimeError):
+class WordNetMissing(BioMatrixError, RuntimeError):
     pass
 
 

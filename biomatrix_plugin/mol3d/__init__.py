@@ -17,7 +17,7 @@ _EXPORTS = {
     "mol_to_wrapped_3d": "tokenizer", "embed_3d": "tokenizer", "get_tokenizer": "tokenizer",
     "default_checkpoint": "tokenizer", "count_joint_tokens": "joint_tokens",
     "parse_struct_sfi": "joint_tokens", "Mol3DError": "errors", "load_vqvae": "model",
-    "encode_sdf": "corpus", "decode_jsonl": "corpus", "train_from_mols": "train", "TrainConfig": "train",
+    "encode_sdf": "batch", "decode_jsonl": "batch", "train_from_mols": "train", "TrainConfig": "train",
 }
 
 __all__ = sorted(_EXPORTS)

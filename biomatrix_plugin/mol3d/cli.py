@@ -8,7 +8,7 @@ import sys
 
 
 def _encode(args) -> int:
-    from .corpus import encode_sdf
+    from biomatrix_plugin.mol3d.batch import encode_sdf
 
     try:
         summary = encode_sdf(args.input, args.out, workers=args.workers, checkpoint=args.checkpoint,
@@ -22,8 +22,8 @@ def _encode(args) -> int:
 
 
 def _decode(args) -> int:
-    from .corpus import decode_jsonl
-    from .errors import Mol3DError
+    from biomatrix_plugin.mol3d.batch import decode_jsonl
+    from biomatrix_plugin.mol3d.errors import Mol3DError
 
     try:
         summary = decode_jsonl(args.input, args.out, workers=args.workers, mmff=args.mmff,
@@ -40,11 +40,11 @@ def _decode(args) -> int:
 def _train(args) -> int:
     from rdkit import Chem, RDLogger
 
-    from .corpus import iter_sdf_records
-    from .errors import Mol3DError
-    from .tokenizer import embed_3d
-    from .model import VQVAEConfig
-    from .train import TrainConfig, train_from_mols
+    from biomatrix_plugin.mol3d.batch import iter_sdf_records
+    from biomatrix_plugin.mol3d.errors import Mol3DError
+    from biomatrix_plugin.mol3d.model import VQVAEConfig
+    from biomatrix_plugin.mol3d.tokenizer import embed_3d
+    from biomatrix_plugin.mol3d.train import TrainConfig, train_from_mols
 
     RDLogger.DisableLog("rdApp.*")
     mols = []

@@ -1,6 +1,6 @@
 """The one exception type of the mol3d area; its message names the record and the reason."""
 
-from ..serialization import SerializationError
+from biomatrix_plugin.modalities.serialization import SerializationError
 
 
 class Mol3DError(SerializationError):

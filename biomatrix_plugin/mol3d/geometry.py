@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .errors import Mol3DError
+from biomatrix_plugin.mol3d.errors import Mol3DError
 
 # Fixed values the released model was trained with for the frame-less slots (theta of atoms 0-2,
 # phi of atoms 0-1, d of atom 0).

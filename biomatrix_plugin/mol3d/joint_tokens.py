@@ -8,9 +8,9 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
-from ..serialization import SerializationError, parse_joint_tokens
-from ..tokens import CONTROL_TOKENS, N_MOL3D_CODES, NON_ATOM_CODE
-from .errors import Mol3DError
+from biomatrix_plugin.modalities.serialization import SerializationError, parse_joint_tokens
+from biomatrix_plugin.mol3d.errors import Mol3DError
+from biomatrix_plugin.vocab.tokens import CONTROL_TOKENS, N_MOL3D_CODES, NON_ATOM_CODE
 
 _SYMBOL = re.compile(r"\[[^\[\]]+\]")
 # A branch symbol [Branch1..3] (with an optional bond prefix) consumes 1-3 following symbols as its
@@ -102,7 +102,7 @@ def count_joint_tokens(struct_sfi_strings: Iterable[str]) -> tuple[Counter, Coun
 
     Returns ``(selfies_counter, joint_counter)``, e.g. ``Counter({'[C]': 9, ...})`` and
     ``Counter({'[C 42]': 3, '[Branch1 -1]': 2, ...})``, the inputs of
-    :func:`biomatrix_plugin.vocabulary.build_from_counts`. Raises :class:`Mol3DError` naming the string's
+    :func:`biomatrix_plugin.vocab.vocabulary.build_from_counts`. Raises :class:`Mol3DError` naming the string's
     position on a malformed string."""
     selfies_counts: Counter = Counter()
     joint_counts: Counter = Counter()

@@ -16,12 +16,17 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .errors import Mol3DError
-from .fast_selfies import kekule_smiles_to_selfies
-from .geometry import denormalize, generation_descriptors, normalize, reconstruct, reference_atoms
-from .joint_tokens import (atom_symbol_mask, atom_symbol_mask_by_decoder, build_struct_sfi,
-                           parse_struct_sfi, split_symbols)
-from .model import MolStrucTokVQVAE, load_vqvae
+from biomatrix_plugin.mol3d.errors import Mol3DError
+from biomatrix_plugin.mol3d.fast_selfies import kekule_smiles_to_selfies
+from biomatrix_plugin.mol3d.geometry import denormalize, generation_descriptors, normalize, reconstruct, reference_atoms
+from biomatrix_plugin.mol3d.joint_tokens import (
+    atom_symbol_mask,
+    atom_symbol_mask_by_decoder,
+    build_struct_sfi,
+    parse_struct_sfi,
+    split_symbols,
+)
+from biomatrix_plugin.mol3d.model import MolStrucTokVQVAE, load_vqvae
 
 CHECKPOINT_ENV = "BIOMATRIX_MOLSTRUCTOK_CKPT"
 CHECKPOINT_NAME = "molstructok_vqvae.bin"
@@ -29,6 +34,8 @@ DEFAULT_MAX_ATOMS = 256  # explicit hydrogens included
 
 
 def default_checkpoint() -> Path:
+    from biomatrix_plugin.paths import reference_dir
+
     """``$BIOMATRIX_MOLSTRUCTOK_CKPT``, else ``~/.cache/biomatrix/molstructok_vqvae.bin``, else the
     project's reference copy ``<repo>/../shared/reference/molstructok_vqvae.bin``."""
     env = os.environ.get(CHECKPOINT_ENV)
@@ -36,7 +43,7 @@ def default_checkpoint() -> Path:
         return Path(env)
     candidates = [
         Path.home() / ".cache" / "biomatrix" / CHECKPOINT_NAME,
-        Path(__file__).resolve().parents[2].parent / "shared" / "reference" / CHECKPOINT_NAME,
+        *([reference_dir() / CHECKPOINT_NAME] if reference_dir() else []),
     ]
     for c in candidates:
         if c.is_file():
@@ -370,6 +377,6 @@ def decode_many(struct_sfis: Sequence[str], mmff: bool = False, assign_stereo: b
 
 def mol_to_wrapped_3d(mol, checkpoint: str | None = None) -> str:
     """``<|mol_3d_start|>[H 3][C 0]...<|mol_3d_end|>`` for one 3D molecule (raises Mol3DError)."""
-    from ..serialization import wrap_mol3d
+    from biomatrix_plugin.modalities.serialization import wrap_mol3d
 
     return wrap_mol3d(encode_mol(mol, checkpoint).struct_sfi)

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import Mol3DError
-from .geometry import normalize
-from .model import MolStrucTokVQVAE, VQVAEConfig, save_vqvae
-from .tokenizer import DEFAULT_MAX_ATOMS, batch_descriptors, prepare_mol
+from biomatrix_plugin.mol3d.errors import Mol3DError
+from biomatrix_plugin.mol3d.geometry import normalize
+from biomatrix_plugin.mol3d.model import MolStrucTokVQVAE, VQVAEConfig, save_vqvae
+from biomatrix_plugin.mol3d.tokenizer import DEFAULT_MAX_ATOMS, batch_descriptors, prepare_mol
 
 
 @dataclass

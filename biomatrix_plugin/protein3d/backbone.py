@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..tokens import RESIDUE_LETTERS
-from .structure_io import BACKBONE_ATOMS, StructureFileError, read_first_model
+from biomatrix_plugin.protein3d.structure_io import BACKBONE_ATOMS, StructureFileError, read_first_model
+from biomatrix_plugin.vocab.tokens import RESIDUE_LETTERS
 
 DEFAULT_BREAK_DISTANCE = 2.0  # Å; a peptide C–N bond is 1.33 Å
 _WATER = {"HOH", "WAT", "DOD", "H2O", "SOL", "TIP3", "TIP"}

@@ -14,7 +14,7 @@ STRUCTURE_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif", ".pdb.gz", ".en
 
 
 def register(subparsers) -> None:
-    protein = subparsers.add_parser("protein", help="protein structures: extract, encode, decode, instances")
+    protein = subparsers.add_parser("protein3d", aliases=["protein"], help="protein structures: extract, encode, decode, instances (alias `protein`, kept for one release)")
     sub = protein.add_subparsers(dest="protein_command", metavar="SUBCOMMAND")
 
     p = sub.add_parser("extract", help="backbone (N/CA/C) and sequence per chain, one JSON object per line")
@@ -112,8 +112,8 @@ def _iter_jsonl(path: str) -> Iterator[tuple[int, dict | None, str | None]]:
 def _cmd_extract(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .backbone import extract_chains
-    from .structure_io import StructureFileError
+    from biomatrix_plugin.protein3d.backbone import extract_chains
+    from biomatrix_plugin.protein3d.structure_io import StructureFileError
 
     files = expand_structure_paths(args.structure)
     out = _Sink(args.output, sys.stdout)
@@ -151,8 +151,8 @@ def _load_config(path: str | None) -> dict:
 def _cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .tokenizer import EncodeRequest, get_structure_tokenizer
-    from .vq_csv import VQRecord, write_vq_csv
+    from biomatrix_plugin.protein3d.tokenizer import EncodeRequest, get_structure_tokenizer
+    from biomatrix_plugin.protein3d.vq_csv import VQRecord, write_vq_csv
 
     rejects = _Sink(args.rejects, sys.stderr)
     requests: list[EncodeRequest] = []
@@ -183,9 +183,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from .structure_io import write_backbone
-    from .tokenizer import get_structure_tokenizer
-    from .vq_csv import read_vq_csv
+    from biomatrix_plugin.protein3d.structure_io import write_backbone
+    from biomatrix_plugin.protein3d.tokenizer import get_structure_tokenizer
+    from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
 
     records, rejected = read_vq_csv(args.vq_csv)
     for rej in rejected:
@@ -200,7 +200,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_codes(args: argparse.Namespace) -> int:
-    from .vq_csv import read_vq_csv
+    from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
 
     rejects = _Sink(args.rejects, sys.stderr)
     total = 0
@@ -217,9 +217,9 @@ def _cmd_check_codes(args: argparse.Namespace) -> int:
 def _cmd_instances(args: argparse.Namespace) -> int:
     import random
 
-    from ..serialization import SerializationError
-    from .instances import three_view_instances
-    from .vq_csv import read_vq_csv
+    from biomatrix_plugin.modalities.serialization import SerializationError
+    from biomatrix_plugin.protein3d.instances import three_view_instances
+    from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
 
     annotations: dict[str, dict] = {}
     rejects = _Sink(args.rejects, sys.stderr)
@@ -250,8 +250,8 @@ def _cmd_instances(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .backbone import extract_chains
-    from .comparison import kabsch_rmsd, tm_score
+    from biomatrix_plugin.protein3d.backbone import extract_chains
+    from biomatrix_plugin.protein3d.comparison import kabsch_rmsd, tm_score
 
     def one_chain(path: str, chain: str | None):
         result = extract_chains(path, chain=chain)

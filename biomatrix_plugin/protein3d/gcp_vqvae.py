@@ -34,7 +34,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .tokenizer import EncodeRequest, StructureTokenizer, StructureTokenizerError, check_backbone, check_codes, model_alphabet
+from biomatrix_plugin.protein3d.tokenizer import (
+    EncodeRequest,
+    StructureTokenizer,
+    StructureTokenizerError,
+    check_backbone,
+    check_codes,
+    model_alphabet,
+)
 
 # What the repository's scripts import (module names, not package names).
 REQUIRED_MODULES = (
@@ -104,7 +111,7 @@ class PreparedInput:
 
 
 def prepare_input(backbone: np.ndarray, sequence: str) -> PreparedInput:
-    from .geometry import carbonyl_oxygens
+    from biomatrix_plugin.protein3d.geometry import carbonyl_oxygens
 
     bb = np.asarray(backbone, dtype=np.float64)
     seq = model_alphabet(sequence)
@@ -254,7 +261,7 @@ class GCPVQVAETokenizer(StructureTokenizer):
     # ------------------------------------------------------------ encode
 
     def encode_batch(self, requests: Sequence[EncodeRequest]) -> list[list[int] | str]:
-        from .vq_csv import read_vq_csv
+        from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
 
         checked = self.check()
         results: list[list[int] | str | None] = [None] * len(requests)
@@ -304,8 +311,8 @@ class GCPVQVAETokenizer(StructureTokenizer):
     # ------------------------------------------------------------ decode
 
     def decode_batch(self, codes: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        from .backbone import extract_chains
-        from .vq_csv import VQRecord, write_vq_csv
+        from biomatrix_plugin.protein3d.backbone import extract_chains
+        from biomatrix_plugin.protein3d.vq_csv import VQRecord, write_vq_csv
 
         checked = self.check()
         for i, c in enumerate(codes):

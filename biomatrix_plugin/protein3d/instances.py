@@ -7,7 +7,7 @@ instance under stochastic composition: each optional field is kept with a fixed 
 within list-valued fields and the order of all kept components are shuffled.
 
 Rows are LLaMA-Factory pretraining rows ``{"text": ...}``; sequences and structures are wrapped by
-:mod:`biomatrix_plugin.serialization`, so they tokenize one residue / one code per token.
+:mod:`biomatrix_plugin.modalities.serialization`, so they tokenize one residue / one code per token.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ import random
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from ..serialization import SerializationError, validate_structure_codes, wrap_prot3d, wrap_protein
+from biomatrix_plugin.modalities.serialization import (
+    SerializationError,
+    validate_structure_codes,
+    wrap_prot3d,
+    wrap_protein,
+)
 
 SEQUENCE_LABEL = "Protein sequence"
 STRUCTURE_LABEL = "Protein 3D structure"

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from biomatrix_plugin.errors import BioMatrixError
+
 BACKBONE_ATOMS = ("N", "CA", "C")
 
 _PDB_SUFFIXES = {".pdb", ".ent", ".pdb1"}
@@ -31,7 +33,7 @@ LETTER_TO_RESIDUE_NAME = {
 }
 
 
-class StructureFileError(ValueError):
+class StructureFileError(BioMatrixError, ValueError):
     """A structure file cannot be read or written; the message names the file and the reason."""
 
 

@@ -14,19 +14,19 @@ that callers can write rejects instead of losing records.
 
 from __future__ import annotations
 
-from array import array
-
 import os
 from abc import ABC, abstractmethod
+from array import array
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..tokens import N_PROTEIN_STRUCTURE_CODES
+from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.vocab.tokens import N_PROTEIN_STRUCTURE_CODES
 
 
-class StructureTokenizerError(RuntimeError):
+class StructureTokenizerError(BioMatrixError, RuntimeError):
     """A structure tokenizer cannot do what was asked; the message says why."""
 
 
@@ -90,7 +90,7 @@ class PrecomputedTokenizer(StructureTokenizer):
     name = "precomputed"
 
     def __init__(self, csv_paths: Iterable[str | os.PathLike] = ()):
-        from .vq_csv import read_vq_csv
+        from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
 
         # codes as uint16 arrays (2 bytes per residue instead of ~36 for a list of ints): at PPIRef/AFDB
         # scale the table is held by every build worker
@@ -146,7 +146,7 @@ def get_structure_tokenizer(name: str, **config) -> StructureTokenizer:
     if name == "precomputed":
         return PrecomputedTokenizer(config.get("csv_paths", ()))
     if name == "gcp_vqvae":
-        from .gcp_vqvae import GCPVQVAEConfig, GCPVQVAETokenizer
+        from biomatrix_plugin.protein3d.gcp_vqvae import GCPVQVAEConfig, GCPVQVAETokenizer
 
         return GCPVQVAETokenizer(GCPVQVAEConfig.from_mapping(config))
     raise StructureTokenizerError(f"unknown structure tokenizer {name!r}; choose precomputed or gcp_vqvae")

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..tokens import N_PROTEIN_STRUCTURE_CODES, RESIDUE_LETTERS
+from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.vocab.tokens import N_PROTEIN_STRUCTURE_CODES, RESIDUE_LETTERS
 
 COLUMNS = ("pid", "indices", "protein_sequence")
 
 
-class VQCsvError(ValueError):
+class VQCsvError(BioMatrixError, ValueError):
     """The file as a whole is unusable (missing, no header, missing columns)."""
 
 

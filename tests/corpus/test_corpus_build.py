@@ -181,7 +181,7 @@ def test_a_changed_side_table_refuses_to_resume_without_force(tmp_path):
 
 def test_the_selfies_vocabulary_a_card_selects_is_part_of_the_fingerprint(tmp_path):
     from biomatrix_plugin.corpus.build import side_table_checksums
-    from biomatrix_plugin.vocabulary import fixed_vocabulary
+    from biomatrix_plugin.vocab.vocabulary import fixed_vocabulary
 
     sums = []
     for name, symbols in (("v1", ["[C]", "[O]"]), ("v2", ["[C]", "[N]"])):
@@ -332,8 +332,8 @@ def test_same_named_inputs_in_different_folders_get_their_own_seeds_and_traceabl
 def test_vocab_build_counts_selfies_and_joint_tokens_of_the_built_corpus(tmp_path):
     """`biomatrix vocab build --corpus OUT/*/part-*.jsonl`: the vocabulary comes from the built corpus."""
     from biomatrix_plugin.cli import main
-    from biomatrix_plugin.serialization import parse_joint_tokens, split_selfies, unwrap
-    from biomatrix_plugin.vocabulary import read_counts
+    from biomatrix_plugin.modalities.serialization import parse_joint_tokens, split_selfies, unwrap
+    from biomatrix_plugin.vocab.vocabulary import read_counts
 
     out = tmp_path / "out"
     build_card(card("fx_conformers"), out, n_shards=2, progress=False)

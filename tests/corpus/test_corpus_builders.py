@@ -17,7 +17,7 @@ from rdkit import Chem
 from biomatrix_plugin.corpus.builders import BUILDERS
 from biomatrix_plugin.corpus.compose import format_concentration_nm, format_sig, record_rng
 from biomatrix_plugin.corpus.records import RecordRejected, iter_records, parse_record
-from biomatrix_plugin.serialization import unwrap
+from biomatrix_plugin.modalities.serialization import unwrap
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 
@@ -138,7 +138,7 @@ def test_composition_is_deterministic_for_a_seed():
 
 
 def test_selfies_vocabulary_can_be_enforced(tmp_path):
-    from biomatrix_plugin.vocabulary import fixed_vocabulary
+    from biomatrix_plugin.vocab.vocabulary import fixed_vocabulary
 
     vocab = fixed_vocabulary()
     vocab.entries["selfies"] = [("[C]", "[C]"), ("[O]", "[O]")]
@@ -169,7 +169,7 @@ def test_conformer_builder_emits_the_molstructok_view():
         pytest.skip("biomatrix_plugin.mol3d (MolStrucTok) is not installed")
     accepted, rejected = run_builder("conformer", "sdf", FIX / "pubchem_compounds.sdf")
     assert len(accepted) == 10 and len(rejected) == 3
-    from biomatrix_plugin.serialization import parse_joint_tokens
+    from biomatrix_plugin.modalities.serialization import parse_joint_tokens
 
     supplier = [m for m in Chem.SDMolSupplier(str(FIX / "pubchem_compounds.sdf")) if m is not None]
     flat = lambda smi: Chem.MolToSmiles(Chem.MolFromSmiles(smi), isomericSmiles=False)
@@ -437,8 +437,8 @@ def test_selfies_emitted_by_the_molecule_cards_are_all_committed_vocabulary_toke
     committed vocabulary (a kekulé-vs-aromatic mismatch once left [NH1] out of it)."""
     from biomatrix_plugin.corpus.build import build_card
     from biomatrix_plugin.corpus.registry import load_card
-    from biomatrix_plugin.serialization import split_selfies
-    from biomatrix_plugin.vocabulary import load_vocabulary
+    from biomatrix_plugin.modalities.serialization import split_selfies
+    from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
     repo = Path(__file__).resolve().parents[2]
     vocab = set(load_vocabulary(None).selfies_tokens) | {"."}

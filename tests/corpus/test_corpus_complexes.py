@@ -16,7 +16,7 @@ from biomatrix_plugin.corpus.builders import BUILDERS
 from biomatrix_plugin.corpus.complexes import parse_types_line
 from biomatrix_plugin.corpus.compose import record_rng
 from biomatrix_plugin.corpus.records import RecordRejected, iter_records, parse_record
-from biomatrix_plugin.serialization import parse_joint_tokens, unwrap
+from biomatrix_plugin.modalities.serialization import parse_joint_tokens, unwrap
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 CD = FIX / "crossdocked"
@@ -229,12 +229,11 @@ def test_mismatched_precomputed_codes_are_rejected_not_misaligned(tmp_path):
 def test_fixture_cards_build_with_rejects_and_manifest(tmp_path, molstructok):
     import dataclasses
 
-    from biomatrix_plugin.corpus.build import build_card
-    from biomatrix_plugin.corpus.registry import load_card
-
     import torch
 
     from biomatrix_plugin.corpus import build as build_mod
+    from biomatrix_plugin.corpus.build import build_card
+    from biomatrix_plugin.corpus.registry import load_card
 
     cards = Path(__file__).resolve().parent / "cards"
     threads = torch.get_num_threads()

@@ -17,7 +17,7 @@ from biomatrix_plugin.corpus.compose import record_rng
 from biomatrix_plugin.corpus.interactions import verbalize_measure
 from biomatrix_plugin.corpus.records import RecordRejected, iter_records, parse_record
 from biomatrix_plugin.corpus.registry import validate_card
-from biomatrix_plugin.serialization import unwrap
+from biomatrix_plugin.modalities.serialization import unwrap
 
 HERE = Path(__file__).resolve().parent
 FIX = HERE / "fixtures"

@@ -12,7 +12,13 @@ import yaml
 from biomatrix_plugin.cli import main as biomatrix_main
 from biomatrix_plugin.corpus.builders import BUILDERS
 from biomatrix_plugin.corpus.registry import (
-    CardError, check_registry, generate_dataset_info, load_card, load_cards, manual_entries, validate_card,
+    CardError,
+    check_registry,
+    generate_dataset_info,
+    load_card,
+    load_cards,
+    manual_entries,
+    validate_card,
     validate_dataset_info,
 )
 

@@ -50,7 +50,7 @@ def test_decode_keeps_modality_tokens(backend):
     assert len(tok("<|prot_aa_start|><A M><A K><|prot_aa_end|>", add_special_tokens=False)["input_ids"]) == 4
     text = decode_new_tokens(tok, ids)
     assert text == wrapped
-    from biomatrix_plugin.serialization import unwrap
+    from biomatrix_plugin.modalities.serialization import unwrap
 
     found = unwrap(text)
     assert found.first("protein") == "MK" and found.first("smiles") == "CCO"

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biomatrix_plugin.eval import EvalInputError, compute
-from biomatrix_plugin.eval import proteins
+from biomatrix_plugin.eval import EvalInputError, compute, proteins
 
 
 def random_chain(n: int, seed: int) -> np.ndarray:

@@ -8,8 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from biomatrix_plugin.eval import EvalInputError, compute, list_metrics
-from biomatrix_plugin.eval import protein_design, proteins
+from biomatrix_plugin.eval import EvalInputError, compute, list_metrics, protein_design, proteins
 
 DESIGN_METRICS = {"rep", "seq_diversity_pct", "plddt_gt70_pct", "pae", "pae_lt10_pct", "protrek",
                   "retrieval_accuracy_pct", "keyword_recovery_pct", "evollama_pct"}

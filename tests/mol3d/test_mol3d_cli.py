@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from mol3d_shared import CHECKPOINT, golden_records, need, tokenizer
 from rdkit import Chem, RDConfig
 
 from biomatrix_plugin.cli import main
 from biomatrix_plugin.mol3d import MolStrucTok, embed_3d
-
-from mol3d_shared import CHECKPOINT, golden_records, need, tokenizer
 
 CDK2 = Path(RDConfig.RDContribDir) / "Fastcluster" / "testdata" / "cdk2.sdf"
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mol3d_shared import tokenizer
 from rdkit import Chem
 from rdkit.Geometry import Point3D
 
 from biomatrix_plugin.mol3d import Mol3DError, MolStrucTok, embed_3d
-
-from mol3d_shared import tokenizer
 
 
 def _with_random_3d(mol, seed=0):
@@ -88,8 +87,8 @@ def test_decode_record_mode_names_record():
 
 
 def test_wrapped_3d_for_corpus_builders():
+    from biomatrix_plugin.modalities.serialization import SerializationError, unwrap
     from biomatrix_plugin.mol3d import mol_to_wrapped_3d
-    from biomatrix_plugin.serialization import SerializationError, unwrap
 
     wrapped = mol_to_wrapped_3d(embed_3d("OCC(=O)N"), checkpoint=str(tokenizer().checkpoint))
     assert wrapped.startswith("<|mol_3d_start|>[") and wrapped.endswith("]<|mol_3d_end|>")

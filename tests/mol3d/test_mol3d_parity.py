@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rdkit import Chem
-
 from mol3d_shared import golden_records, tokenizer
+from rdkit import Chem
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+from biomatrix_plugin.modalities.serialization import SerializationError, unwrap
 from biomatrix_plugin.protein3d.instances import (
     SEQUENCE_LABEL,
     STRUCTURE_LABEL,
@@ -9,7 +10,6 @@ from biomatrix_plugin.protein3d.instances import (
     composite_instance,
     three_view_instances,
 )
-from biomatrix_plugin.serialization import SerializationError, unwrap
 
 SEQ = "MKTAYIAKQR"
 CODES = [4012, 153, 0, 4095, 7, 7, 300, 1, 2, 3]

@@ -1,7 +1,7 @@
 """The fixed part of the BioMatrix vocabulary: control tokens, residue tokens and structure tokens.
 
 Corpus-derived tokens (SELFIES symbols, molecule-3D joint tokens) live in ``tokenizer_ext/`` and are
-handled by :mod:`biomatrix_plugin.vocabulary`.
+handled by :mod:`biomatrix_plugin.vocab.vocabulary`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .vocabulary import Vocabulary, load_vocabulary
+from biomatrix_plugin.vocab.vocabulary import Vocabulary, load_vocabulary
 
 EXTENSION_REPORT = "biomatrix_extension.json"
 # Qwen3 base uses <|endoftext|> as both eos and pad, so LLaMA-Factory's pt collator (labels[input == pad] =

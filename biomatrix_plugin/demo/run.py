@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from biomatrix_plugin.paths import checkout_root
+
+REPO = checkout_root() or Path.cwd()
 
 
 def _stage(n: int, title: str) -> None:
@@ -63,17 +65,17 @@ def plot_losses(curves: dict[str, list[tuple[int, float]]], out_png: Path) -> Pa
 
 def generate(model_dir: Path, prompt: str, max_new_tokens: int = 48) -> str:
     """Greedy answer through the evaluation core's Hugging Face backend (the same path as ``biomatrix eval``)."""
-    from .eval.generation import DecodingConfig, HFBackend, build_messages
+    from biomatrix_plugin.eval.generation import DecodingConfig, HFBackend, build_messages
 
     backend = HFBackend(model_dir, device="cpu", batch_size=1)
     return backend.generate([build_messages(prompt)], DecodingConfig.greedy(max_new_tokens))[0].texts[0]
 
 
 def run_demo(workdir: Path, dataset_dir: Path, cpt_steps: int = 40, sft_steps: int = 40, n_molecules: int = 400) -> dict:
-    from .demo_data import write_dataset_dir
-    from .extend import extend_model
-    from .serialization import unwrap, wrap_smiles
-    from .tiny_base import build_tiny_base
+    from biomatrix_plugin.demo.data import write_dataset_dir
+    from biomatrix_plugin.modalities.serialization import unwrap, wrap_smiles
+    from biomatrix_plugin.model.extend import extend_model
+    from biomatrix_plugin.model.tiny_base import build_tiny_base
 
     t0 = time.time()
     workdir, dataset_dir = Path(workdir), Path(dataset_dir)

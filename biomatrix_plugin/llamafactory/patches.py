@@ -37,7 +37,7 @@ def _check_version() -> None:
 def register_converter(converter_module) -> None:
     if FORMATTING_NAME in converter_module.DATASET_CONVERTERS:
         return
-    from .formatting import render_row
+    from biomatrix_plugin.llamafactory.formatting import render_row
 
     base = converter_module.AlpacaDatasetConverter
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from .serialization import SerializationError, wrap, wrap_selfies
+from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.modalities.serialization import SerializationError, wrap, wrap_selfies
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\|(smiles|selfies|selfies_from_smiles|protein|prot3d|mol3d)\}")
 
 
-class FormattingError(ValueError):
+class FormattingError(BioMatrixError, ValueError):
     pass
 
 

@@ -11,10 +11,17 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .serialization import SerializationError, smiles_to_selfies, validate_smiles, wrap_protein, wrap_selfies, wrap_smiles
+from biomatrix_plugin.modalities.serialization import (
+    SerializationError,
+    smiles_to_selfies,
+    validate_smiles,
+    wrap_protein,
+    wrap_selfies,
+    wrap_smiles,
+)
+from biomatrix_plugin.paths import data_registry_dir, package_data
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_FASTA = REPO / "examples" / "proteins.fasta"
+SAMPLE_FASTA = package_data("demo", "samples", "proteins.fasta")
 
 
 def nci_smiles_path() -> Path:
@@ -132,6 +139,6 @@ def write_dataset_dir(out_dir: str | Path, data_subdir: str = "demo", **kwargs) 
     """A complete LLaMA-Factory dataset_dir: the demo entries of data_registry + freshly built files."""
     out = Path(out_dir)
     counts = build_demo_data(out / data_subdir, **kwargs)
-    entries = json.loads((REPO / "data_registry" / "manual_entries.json").read_text())
+    entries = json.loads((data_registry_dir() / "manual_entries.json").read_text())
     (out / "dataset_info.json").write_text(json.dumps(entries, indent=2) + "\n")
     return counts

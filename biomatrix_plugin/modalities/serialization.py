@@ -8,12 +8,14 @@ it reports malformed segments instead.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-from .tokens import (
+from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.vocab.tokens import (
     CONTROL_TOKENS,
     N_MOL3D_CODES,
     N_PROTEIN_STRUCTURE_CODES,
@@ -26,7 +28,7 @@ from .tokens import (
 MODALITIES = tuple(CONTROL_TOKENS)
 
 
-class SerializationError(ValueError):
+class SerializationError(BioMatrixError, ValueError):
     """A value cannot be serialized; the message names the value and the reason."""
 
 
@@ -38,6 +40,57 @@ def _short(value: object, limit: int = 60) -> str:
 def _wrap(modality: str, payload: str) -> str:
     start, end = CONTROL_TOKENS[modality]
     return f"{start}{payload}{end}"
+
+
+# ---------------------------------------------------------------- free text and size limits
+#
+# Two rules every builder, converter and metric applies before text or a molecule goes further:
+# - free text that becomes training text never contains a control token (it would open or close a
+#   modality segment the row does not have): check_free_text rejects it;
+# - a SMILES is checked for size before RDKit sees it (a 20,000-atom SMILES crashes RDKit with SIGSEGV, a
+#   10 MB line takes gigabytes): check_smiles_size rejects it. Limits are configurable per call or by the
+#   environment variables below.
+
+DEFAULT_MAX_SMILES_CHARS = int(os.environ.get("BIOMATRIX_MAX_SMILES_CHARS", "4096"))
+DEFAULT_MAX_SMILES_ATOMS = int(os.environ.get("BIOMATRIX_MAX_SMILES_ATOMS", "1024"))
+_SMILES_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOPSFIbcnops]")
+_CONTROL_TOKEN_SET = tuple(tok for pair in CONTROL_TOKENS.values() for tok in pair)
+
+
+def check_smiles_size(smiles: str, max_chars: int | None = None, max_atoms: int | None = None) -> None:
+    """Raise SerializationError when ``smiles`` is longer than ``max_chars`` characters or has more than
+    ``max_atoms`` atoms (counted from the string, without RDKit)."""
+    max_chars = DEFAULT_MAX_SMILES_CHARS if max_chars is None else max_chars
+    max_atoms = DEFAULT_MAX_SMILES_ATOMS if max_atoms is None else max_atoms
+    if len(smiles) > max_chars:
+        raise SerializationError(f"SMILES {_short(smiles)}: {len(smiles):,} characters, over the limit of "
+                                 f"{max_chars:,} (BIOMATRIX_MAX_SMILES_CHARS)")
+    n_atoms = len(_SMILES_ATOM.findall(smiles))
+    if n_atoms > max_atoms:
+        raise SerializationError(f"SMILES {_short(smiles)}: {n_atoms:,} atoms, over the limit of {max_atoms:,} "
+                                 f"(BIOMATRIX_MAX_SMILES_ATOMS)")
+
+
+def find_control_token(text: str) -> str | None:
+    """The first modality control token in ``text``, or None."""
+    if "<|" not in text:
+        return None
+    for tok in _CONTROL_TOKEN_SET:
+        if tok in text:
+            return tok
+    return None
+
+
+def check_free_text(text: object, where: str) -> str:
+    """Return ``text`` if it can go into a training row as free text; raise SerializationError naming
+    ``where`` when it is not a string or contains a modality control token."""
+    if not isinstance(text, str):
+        raise SerializationError(f"{where}: expected text, got {type(text).__name__} {_short(text)}")
+    tok = find_control_token(text)
+    if tok is not None:
+        raise SerializationError(f"{where}: free text contains the control token {tok} (it would open or "
+                                 f"close a modality segment); wrap entities through the builders instead")
+    return text
 
 
 # ---------------------------------------------------------------- SMILES
@@ -117,7 +170,7 @@ def wrap_selfies(
 
 
 def _default_selfies_symbols() -> frozenset[str]:
-    from .vocabulary import default_vocab_dir
+    from biomatrix_plugin.vocab.vocabulary import default_vocab_dir
 
     return _selfies_symbols_in(str(default_vocab_dir()))
 
@@ -125,7 +178,7 @@ def _default_selfies_symbols() -> frozenset[str]:
 @lru_cache(maxsize=8)
 def _selfies_symbols_in(vocab_dir: str) -> frozenset[str]:
     # Cached per directory: reading the TSVs on every call made SELFIES wrapping 50x slower.
-    from .vocabulary import load_vocabulary
+    from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
     return frozenset(load_vocabulary(vocab_dir).selfies_tokens)
 

@@ -87,8 +87,8 @@ def _parse_record(fmt: str, text: str, embed: bool, seed: int):
     """-> (mol or None, name, error or None)."""
     from rdkit import Chem
 
-    from .errors import Mol3DError
-    from .tokenizer import embed_3d
+    from biomatrix_plugin.mol3d.errors import Mol3DError
+    from biomatrix_plugin.mol3d.tokenizer import embed_3d
 
     if fmt == "smi":
         parts = text.split()
@@ -134,7 +134,7 @@ def _init_worker(options: dict) -> None:
 
     torch.set_num_threads(1)
     RDLogger.DisableLog("rdApp.*")
-    from .tokenizer import MolStrucTok
+    from biomatrix_plugin.mol3d.tokenizer import MolStrucTok
 
     _WORKER["tok"] = MolStrucTok(options.get("checkpoint"), max_atoms=options["max_atoms"])
     _WORKER["options"] = options

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .tokens import fixed_tokens
+from biomatrix_plugin.vocab.tokens import fixed_tokens
 
 CATEGORY_FILES = {
     "control": "control.tsv",
@@ -30,11 +29,10 @@ CATEGORY_ORDER = ("control", "residue", "selfies", "mol3d", "prot3d")
 
 
 def default_vocab_dir() -> Path:
-    """``$BIOMATRIX_VOCAB_DIR``, else ``tokenizer_ext/`` of the source checkout."""
-    env = os.environ.get("BIOMATRIX_VOCAB_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "tokenizer_ext"
+    """``$BIOMATRIX_VOCAB_DIR``, else the vocabulary shipped in the package (``tokenizer_ext/``)."""
+    from biomatrix_plugin.paths import default_vocab_dir as _default
+
+    return _default()
 
 
 @dataclass
@@ -226,7 +224,7 @@ def import_from_tokenizer(tokenizer_dir: str | Path) -> Vocabulary:
 
 
 def classify_token(tok: str) -> str | None:
-    from .tokens import CONTROL_TOKENS
+    from biomatrix_plugin.vocab.tokens import CONTROL_TOKENS
 
     if any(tok in pair for pair in CONTROL_TOKENS.values()):
         return "control"

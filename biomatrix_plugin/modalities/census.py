@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .serialization import FRAGMENT_SEPARATOR, SerializationError, parse_joint_tokens, smiles_to_selfies, split_selfies, unwrap, validate_smiles
+from biomatrix_plugin.modalities.serialization import (
+    FRAGMENT_SEPARATOR,
+    SerializationError,
+    parse_joint_tokens,
+    smiles_to_selfies,
+    split_selfies,
+    unwrap,
+    validate_smiles,
+)
 
 
 @dataclass

@@ -1,0 +1,29 @@
+"""``biomatrix install-hook`` / ``biomatrix doctor``: the LLaMA-Factory registration."""
+
+from __future__ import annotations
+
+import json
+
+
+def _install_hook(args) -> int:
+    from biomatrix_plugin.llamafactory.hook import install_pth
+
+    path = install_pth(remove=args.remove)
+    print(f"removed {path}" if args.remove else path)
+    return 0
+
+
+def _doctor(args) -> int:
+    from biomatrix_plugin.llamafactory.hook import doctor
+
+    report = doctor()
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+def register(subparsers) -> None:
+    h = subparsers.add_parser("install-hook", help="install the .pth hook that registers the plugin with LLaMA-Factory")
+    h.add_argument("--remove", action="store_true", help="delete the hook (pip uninstall does not)")
+    h.set_defaults(func=_install_hook)
+    d = subparsers.add_parser("doctor", help="check the LLaMA-Factory registration in a fresh interpreter")
+    d.set_defaults(func=_doctor)
