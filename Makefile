@@ -43,10 +43,17 @@ test-fast: install
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "### $$b"; $(BIN)/python $$b || exit 1; done
 
+# LLaMA-Factory's launcher runs `torchrun` from PATH: the environment's bin goes first so the workers run
+# the interpreter that has the plugin hook. `biomatrix preflight` stops a machine without GPUs, kernels or
+# built data before the launch (exit 2, pointing at recipes/smoke/).
+cpt sft: export PATH := $(abspath $(BIN)):$(PATH)
+
 cpt: install
+	$(BIN)/biomatrix preflight $(RECIPE_CPT)
 	FORCE_TORCHRUN=1 $(BIN)/llamafactory-cli train $(RECIPE_CPT)
 
 sft: install
+	$(BIN)/biomatrix preflight $(RECIPE_SFT)
 	FORCE_TORCHRUN=1 $(BIN)/llamafactory-cli train $(RECIPE_SFT)
 
 lint: install

@@ -1,6 +1,14 @@
-"""Shared fixtures: the real Qwen3 tokenizer, the tiny base model and its extended version.
+"""Shared fixtures: the real Qwen3 tokenizer, the tiny base model and its extended version, and the lookup
+of the project's reference material.
 
-Built once per test session (about 20 s on 2 cores) into a temporary directory.
+Models are built once per test session (about 20 s on 2 cores) into a temporary directory.
+
+Reference material (tech report, tokenizer vectors, MolStrucTok checkpoint, golden codes) is not part of the
+repository: a user's clone has none, so a test that needs a file asks for it here and is skipped, naming the
+missing path, when it is absent. The lookup goes through :func:`biomatrix_plugin.paths.reference_dir`
+(``$BIOMATRIX_REFERENCE_DIR``, else ``../shared/reference`` beside the checkout); golden files live in the
+``golden/`` folder beside it. CI runs the fast tests once more with ``BIOMATRIX_REFERENCE_DIR`` pointing at
+an empty folder to prove a clone without the material passes.
 """
 
 from __future__ import annotations
@@ -10,16 +18,65 @@ from pathlib import Path
 
 import pytest
 
+from biomatrix_plugin.paths import REFERENCE_ENV, reference_dir
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+
+
+def _missing(what: str) -> str:
+    return (f"{what} not found: this test needs the project's reference material "
+            f"(${REFERENCE_ENV}, else ../shared/reference beside the checkout; see README 'External files')")
+
+
+def reference_file(*parts: str) -> Path:
+    """``<reference_dir>/<parts>``, or skip the test naming the missing path."""
+    root = reference_dir()
+    if root is None:
+        pytest.skip(_missing(f"reference folder (for {'/'.join(parts)})"))
+    path = root.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(_missing(str(path)))
+    return path
+
+
+def golden_file(*parts: str) -> Path:
+    """``<reference_dir>/../golden/<parts>`` (expected outputs of the released tools), or skip naming it."""
+    root = reference_dir()
+    if root is None:
+        pytest.skip(_missing(f"golden folder (for {'/'.join(parts)})"))
+    path = root.parent.joinpath("golden", *parts)
+    if not path.exists():
+        pytest.skip(_missing(str(path)))
+    return path
 
 
 def shared_path(*parts: str) -> Path:
-    """A file under ../shared, or skip the test saying what is missing (a user's clone has no ../shared)."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} not found: this test needs the project's ../shared reference material")
-    return path
+    """Compatibility for ``shared_path("reference", ...)`` / ``shared_path("golden", ...)`` callers: the same
+    lookup as :func:`reference_file` / :func:`golden_file`."""
+    head, *rest = parts
+    if head == "reference":
+        return reference_file(*rest)
+    if head == "golden":
+        return golden_file(*rest)
+    raise ValueError(f"shared_path({parts}): the first part is 'reference' or 'golden'")
+
+
+def molstructok_checkpoint_path() -> Path:
+    """The MolStrucTok checkpoint the package itself would use (``--checkpoint`` unset), or skip naming where
+    it was searched. Tests whose code path loads the tokenizer implicitly (a corpus build with a molecule-3D
+    view, ``vocab build`` on 3D records) call this first."""
+    from biomatrix_plugin.errors import BioMatrixError
+    from biomatrix_plugin.mol3d.checkpoint import require_checkpoint
+
+    try:
+        return require_checkpoint()
+    except BioMatrixError as exc:
+        pytest.skip(f"needs the MolStrucTok checkpoint: {exc}")
+
+
+@pytest.fixture
+def molstructok_checkpoint() -> Path:
+    return molstructok_checkpoint_path()
 
 
 @pytest.fixture(scope="session")
