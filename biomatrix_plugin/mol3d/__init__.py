@@ -18,6 +18,8 @@ _EXPORTS = {
     "default_checkpoint": "tokenizer", "count_joint_tokens": "joint_tokens",
     "parse_struct_sfi": "joint_tokens", "Mol3DError": "errors", "load_vqvae": "model",
     "encode_sdf": "batch", "decode_jsonl": "batch", "train_from_mols": "train", "TrainConfig": "train",
+    "require_checkpoint": "checkpoint", "fetch_checkpoint": "checkpoint", "CheckpointError": "errors",
+    "EncodeOptions": "batch", "DecodeOptions": "batch", "RunOptions": "batch",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,47 +1,65 @@
-"""Streaming corpus paths: SDF(.gz) -> JSONL of joint tokens, and JSONL -> SDF, over worker processes.
+"""Batch encode/decode: SDF/MOL2/SMILES(.gz) -> JSONL of joint tokens, and JSONL -> SDF, over worker processes.
 
 Records travel to workers as text in chunks and come back in input order; at most a few chunks per
 worker are in flight, so memory stays flat on files of any size. Every input record yields one output
-line (or, for decode, an SDF entry or a rejects line): nothing is dropped silently.
+line (or, for decode, an SDF entry or a rejects line): nothing is dropped silently. Outputs are written
+under a temporary name and renamed into place when the run completes (whole or not at all).
+
+The checkpoint and the input file are checked in the parent before any worker starts, and a worker whose
+start-up fails reports the error with its first chunk (a failing Pool initializer would be respawned
+forever), so a configuration mistake ends the run with one error.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import multiprocessing as mp
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
+
+from biomatrix_plugin.errors import InputFileError
+from biomatrix_plugin.io import BadLine, atomic_output, iter_jsonl, iter_lines, open_binary, open_text, quiet_rdkit
+from biomatrix_plugin.io import sdf_blocks as _sdf_blocks
+from biomatrix_plugin.modalities.serialization import DEFAULT_MAX_SMILES_CHARS
 
 _WORKER: dict = {}
 
 
-def open_text(path: str | Path) -> io.TextIOBase:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, "r", encoding="utf-8", errors="replace")
+@dataclass(frozen=True)
+class EncodeOptions:
+    """What an encode run does with each record (travels to the workers)."""
+
+    checkpoint: str | None = None
+    max_atoms: int = 256  # hydrogens included
+    embed: bool = False
+    seed: int = 42
+    max_smiles_chars: int = DEFAULT_MAX_SMILES_CHARS  # checked before RDKit reads a SMILES
+    max_embed_atoms: int | None = None  # heavy atoms checked before RDKit/ETKDG (None: max_atoms)
+    isotopes: str = "warn"  # "warn": encode without the labels, count them; "reject"
+    format: str = "sdf"
 
 
-def iter_sdf_records(path: str | Path) -> Iterator[str]:
-    """Yield each SDF record's text (molblock + data items), split on ``$$$$`` lines."""
-    buf: list[str] = []
-    with open_text(path) as fh:
-        for line in fh:
-            if line.rstrip("\r\n") == "$$$$":
-                yield "".join(buf)
-                buf = []
-            else:
-                buf.append(line)
-    if "".join(buf).strip():
-        yield "".join(buf)
+@dataclass(frozen=True)
+class DecodeOptions:
+    checkpoint: str | None = None
+    mmff: bool = False
+    rejects: str | None = None  # default OUT.rejects.jsonl
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is executed (never changes its output)."""
+
+    workers: int = 1
+    chunk_size: int = 64
+    progress: bool = True
+
+
+# ---------------------------------------------------------------------- reading
 
 
 def input_format(path: str | Path) -> str:
@@ -56,7 +74,12 @@ def input_format(path: str | Path) -> str:
         return "mol2"
     if suffix in ("smi", "smiles", "txt"):
         return "smi"
-    raise ValueError(f"{path}: unknown input format (expected .sdf, .mol, .mol2 or .smi, optionally .gz)")
+    raise InputFileError(f"{path}: unknown input format (expected .sdf, .mol, .mol2 or .smi, optionally .gz)")
+
+
+def iter_sdf_records(path: str | Path) -> Iterator[str]:
+    """Each SDF record's text (molblock + data items); kept for callers of the old name."""
+    return _sdf_blocks(path)
 
 
 def iter_mol2_records(path: str | Path) -> Iterator[str]:
@@ -64,40 +87,68 @@ def iter_mol2_records(path: str | Path) -> Iterator[str]:
     buf: list[str] = []
     with open_text(path) as fh:
         for line in fh:
-            if line.startswith("@<TRIPOS>MOLECULE") and any(l.strip() for l in buf):
+            if line.startswith("@<TRIPOS>MOLECULE") and any(part.strip() for part in buf):
                 yield "".join(buf)
                 buf = []
             buf.append(line)
-    if any(l.strip() for l in buf):
+    if any(part.strip() for part in buf):
         yield "".join(buf)
 
 
-def iter_smiles_records(path: str | Path) -> Iterator[str]:
-    with open_text(path) as fh:
-        for line in fh:
-            if line.strip() and not line.startswith("#"):
-                yield line.rstrip("\r\n")
+def iter_smiles_records(path: str | Path) -> Iterator[str | BadLine]:
+    """SMILES lines (a non-UTF-8 line comes back as a BadLine, rejected with its reason)."""
+    for _, line in iter_lines(path):
+        if isinstance(line, BadLine):
+            yield line
+        elif line.strip() and not line.startswith("#"):
+            yield line.rstrip("\r\n")
 
 
-def iter_records(path: str | Path, fmt: str) -> Iterator[str]:
-    return {"sdf": iter_sdf_records, "mol2": iter_mol2_records, "smi": iter_smiles_records}[fmt](path)
+def iter_records(path: str | Path, fmt: str) -> Iterator:
+    return {"sdf": _sdf_blocks, "mol2": iter_mol2_records, "smi": iter_smiles_records}[fmt](path)
 
 
-def _parse_record(fmt: str, text: str, embed: bool, seed: int):
+def _check_readable(path: str | Path) -> None:
+    open_binary(path).close()  # a missing or unreadable input is one error before any worker starts
+
+
+# ---------------------------------------------------------------------- per record
+
+
+def _parse_smiles_record(text: str, opts: EncodeOptions):
+    from rdkit import Chem
+
+    from biomatrix_plugin.modalities.serialization import SerializationError, check_smiles_size
+
+    parts = text.split()
+    name = parts[1] if len(parts) > 1 else ""
+    if not parts:
+        return None, name, "empty SMILES line"
+    try:  # before RDKit: a 10 MB line or a 20,000-atom SMILES costs gigabytes or crashes it
+        check_smiles_size(parts[0], opts.max_smiles_chars, opts.max_embed_atoms or opts.max_atoms)
+    except SerializationError as exc:
+        return None, name, str(exc)
+    mol = Chem.MolFromSmiles(parts[0])
+    if mol is None:
+        return None, name, f"RDKit cannot parse SMILES {parts[0][:60]!r}"
+    if not opts.embed:
+        return None, name, "a SMILES record has no 3D coordinates; pass --embed to generate them"
+    return mol, name, None
+
+
+def _parse_record(fmt: str, text, opts: EncodeOptions):
     """-> (mol or None, name, error or None)."""
     from rdkit import Chem
 
     from biomatrix_plugin.mol3d.errors import Mol3DError
     from biomatrix_plugin.mol3d.tokenizer import embed_3d
 
+    if isinstance(text, BadLine):
+        return None, "", text.reason
     if fmt == "smi":
-        parts = text.split()
-        name = parts[1] if len(parts) > 1 else ""
-        mol = Chem.MolFromSmiles(parts[0]) if parts else None
-        if mol is None:
-            return None, name, f"RDKit cannot parse SMILES {parts[0][:60] if parts else ''!r}"
-        if not embed:
-            return None, name, "a SMILES record has no 3D coordinates; pass --embed to generate them"
+        mol, name, error = _parse_smiles_record(text, opts)
+        if error:
+            return None, name, error
     elif fmt == "mol2":
         lines = text.split("\n")
         name = lines[1].strip() if len(lines) > 1 else ""
@@ -109,9 +160,10 @@ def _parse_record(fmt: str, text: str, embed: bool, seed: int):
         mol = Chem.MolFromMolBlock(text, removeHs=False)
         if mol is None:
             return None, name, "RDKit could not parse the molblock"
-    if embed and not (mol.GetNumConformers() and mol.GetConformer().Is3D()):
+    if opts.embed and not (mol.GetNumConformers() and mol.GetConformer().Is3D()):
         try:
-            mol = embed_3d(mol, seed=seed)
+            mol = embed_3d(mol, seed=opts.seed, max_atoms=opts.max_atoms,
+                           max_heavy_atoms=opts.max_embed_atoms or opts.max_atoms)
         except Mol3DError as exc:
             return None, name, str(exc)
     return mol, name, None
@@ -128,29 +180,41 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _init_worker(options: dict) -> None:
-    import torch
-    from rdkit import RDLogger
-
-    torch.set_num_threads(1)
-    RDLogger.DisableLog("rdApp.*")
-    from biomatrix_plugin.mol3d.tokenizer import MolStrucTok
-
-    _WORKER["tok"] = MolStrucTok(options.get("checkpoint"), max_atoms=options["max_atoms"])
+def _init_worker(options) -> None:
+    """Load the tokenizer once per process. A failure is kept and raised by the first chunk: raising
+    here would make multiprocessing respawn the worker forever."""
+    _WORKER.clear()
     _WORKER["options"] = options
+    try:
+        import torch
+
+        from biomatrix_plugin.mol3d.tokenizer import MolStrucTok
+
+        torch.set_num_threads(1)
+        isotopes = getattr(options, "isotopes", "warn")
+        max_atoms = getattr(options, "max_atoms", 10**9)
+        _WORKER["tok"] = MolStrucTok(options.checkpoint, max_atoms=max_atoms, isotopes=isotopes)
+    except Exception as exc:  # not hidden: re-raised, with its type, by _worker() in the first chunk
+        _WORKER["init_error"] = exc
 
 
-def _encode_chunk(chunk: list[tuple[int, str]]) -> list[dict]:
-    tok, opts = _WORKER["tok"], _WORKER["options"]
+def _worker():
+    if "init_error" in _WORKER:
+        raise _WORKER["init_error"]
+    return _WORKER["tok"], _WORKER["options"]
+
+
+def _encode_chunk(chunk: list[tuple[int, object]]) -> list[dict]:
+    tok, opts = _worker()
     mols, names, early = [], [], {}
-    for index, text in chunk:
-        mol, name, error = _parse_record(opts.get("format", "sdf"), text, opts.get("embed", False),
-                                         opts.get("seed", 42))
-        if error:
-            early[index] = error
-        mols.append(mol)
-        names.append(name)
-    results = tok.encode_mols(mols, records=[i for i, _ in chunk], on_error="record")
+    with quiet_rdkit():
+        for index, text in chunk:
+            mol, name, error = _parse_record(opts.format, text, opts)
+            if error:
+                early[index] = error
+            mols.append(mol)
+            names.append(name)
+        results = tok.encode_mols(mols, records=[i for i, _ in chunk], on_error="record")
     out = []
     for (index, _), name, res in zip(chunk, names, results):
         rec: dict = {"index": index, "name": name}
@@ -158,65 +222,88 @@ def _encode_chunk(chunk: list[tuple[int, str]]) -> list[dict]:
             rec["error"] = f"record {index}: {early[index]}"
         elif res.ok:
             rec.update(struct_sfi=res.struct_sfi, codes=res.codes, smiles=res.smiles)
+            if res.warnings:
+                rec["warnings"] = res.warnings
+            if res.isotopes_dropped:
+                rec["isotopes_dropped"] = res.isotopes_dropped
         else:
             rec["error"] = res.error
         out.append(rec)
     return out
 
 
-def _decode_chunk(chunk: list[tuple[int, str]]) -> list[dict]:
+def _decode_inputs(chunk: list[tuple[int, tuple]]) -> tuple[list, list, list, dict]:
+    """Per line: the record name, its index and struct_sfi, or an early error."""
+    recs, texts, names, early = [], [], [], {}
+    for index, (lineno, obj, error) in chunk:
+        if error:
+            early[index] = error
+        elif not isinstance(obj, dict):
+            early[index] = "line is not a JSON object"
+        elif not isinstance(obj.get("struct_sfi"), str):
+            early[index] = obj.get("error") or "no struct_sfi text field"
+        is_obj = isinstance(obj, dict)
+        recs.append(obj.get("index", index) if is_obj else index)
+        names.append(obj.get("name", "") if is_obj else "")
+        texts.append(obj["struct_sfi"] if index not in early else "")
+    return recs, texts, names, early
+
+
+def _decode_chunk(chunk: list[tuple[int, tuple]]) -> list[dict]:
     from rdkit import Chem
 
-    tok, opts = _WORKER["tok"], _WORKER["options"]
-    recs, texts, names, early = [], [], [], {}
-    for index, line in chunk:
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            obj, early[index] = {}, f"line is not JSON ({exc.msg})"
-        if not early.get(index):
-            if not isinstance(obj, dict):
-                early[index] = "line is not a JSON object"
-            elif "struct_sfi" not in obj:
-                early[index] = obj.get("error") or "no struct_sfi field"
-        index_name = obj.get("index", index) if isinstance(obj, dict) else index
-        names.append(obj.get("name", "") if isinstance(obj, dict) else "")
-        recs.append(index_name)
-        texts.append(obj.get("struct_sfi", "") if index not in early else "")
+    tok, opts = _worker()
+    recs, texts, names, early = _decode_inputs(chunk)
     live = [k for k, (index, _) in enumerate(chunk) if index not in early]
-    decoded = tok.decode_many([texts[k] for k in live], mmff=opts["mmff"], records=[recs[k] for k in live],
-                              on_error="record") if live else []
-    by_pos = dict(zip(live, decoded))
-    out = []
-    for k, (index, _) in enumerate(chunk):
-        if index in early:
-            out.append({"index": recs[k], "line": index, "error": f"line {index}: {early[index]}"})
-            continue
-        mol = by_pos[k]
-        if isinstance(mol, str):
-            out.append({"index": recs[k], "line": index, "error": mol})
-            continue
-        mol.SetProp("_Name", str(names[k] or recs[k]))
-        mol.SetProp("index", str(recs[k]))
-        mol.SetProp("smiles", Chem.MolToSmiles(Chem.RemoveHs(mol)))
-        sio = io.StringIO()
-        writer = Chem.SDWriter(sio)
-        writer.write(mol)
-        writer.close()
-        out.append({"index": recs[k], "line": index, "sdf": sio.getvalue()})
+    with quiet_rdkit():
+        decoded = tok.decode_many([texts[k] for k in live], mmff=opts.mmff, records=[recs[k] for k in live],
+                                  on_error="record") if live else []
+        by_pos = dict(zip(live, decoded))
+        out = []
+        for k, (index, (lineno, _, _)) in enumerate(chunk):
+            if index in early:
+                out.append({"index": recs[k], "line": lineno, "error": f"line {lineno}: {early[index]}"})
+                continue
+            mol = by_pos[k]
+            if isinstance(mol, str):
+                out.append({"index": recs[k], "line": lineno, "error": mol})
+                continue
+            out.append({"index": recs[k], "line": lineno, "sdf": _sdf_entry(Chem, mol, names[k] or recs[k], recs[k])})
     return out
+
+
+def _sdf_entry(Chem, mol, name, index) -> str:
+    import io
+
+    mol.SetProp("_Name", str(name))
+    mol.SetProp("index", str(index))
+    try:
+        heavy = Chem.RemoveHs(mol)
+    except (ValueError, RuntimeError):  # a decoded graph RDKit cannot sanitize: still write its SMILES
+        heavy = Chem.RemoveHs(mol, sanitize=False)
+    mol.SetProp("smiles", Chem.MolToSmiles(heavy))
+    sio = io.StringIO()
+    writer = Chem.SDWriter(sio)
+    writer.write(mol)
+    writer.close()
+    return sio.getvalue()
+
+
+# ---------------------------------------------------------------------- running
 
 
 @dataclass
 class RunSummary:
     written: int = 0
     rejected: int = 0
+    isotope_warnings: int = 0  # molecules encoded without their isotope labels (--isotopes warn)
     seconds: float = 0.0  # whole run, worker start-up included
     first_output_s: float = 0.0  # when the first record came back (start-up + first chunk)
     after_first: int = 0  # records that came back after that moment
+    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"written": self.written, "rejected": self.rejected}
+        return {"written": self.written, "rejected": self.rejected, **self.extra}
 
     @property
     def steady_rate(self) -> float:
@@ -237,85 +324,99 @@ class RunSummary:
         self.seconds = now
 
 
-def _run(items: Iterable, work: Callable, options: dict, workers: int, chunk_size: int,
-         sink: Callable[[dict], None], progress: bool, desc: str) -> None:
-    from tqdm import tqdm
-
-    bar = tqdm(unit="mol", desc=desc, disable=not progress, mininterval=1.0)
-    chunks = _chunks(enumerate(items), chunk_size)
-    if workers <= 1:
-        _init_worker(options)
-        for chunk in chunks:
-            for rec in work(chunk):
-                sink(rec)
-            bar.update(len(chunk))
-        bar.close()
-        return
+def _context():
     # forkserver: workers fork from a clean server that has imported torch/RDKit but run nothing, which
     # is fast and safe even when this process already used torch's thread pool (plain fork is not).
     if "fork" in mp.get_all_start_methods() and "torch" not in sys.modules:
-        ctx = mp.get_context("fork")  # nothing heavy imported here yet: plain fork is safe and quickest
-    elif "forkserver" in mp.get_all_start_methods():
+        return mp.get_context("fork")  # nothing heavy imported here yet: plain fork is safe and quickest
+    if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(["biomatrix_plugin.mol3d.tokenizer"])
-    else:
-        ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(options,)) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(work, (chunk,)))
-            while len(pending) >= 4 * workers:
-                res = pending.popleft().get()
-                for rec in res:
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _run(items: Iterable, work: Callable, options, run: RunOptions, sink: Callable[[dict], None],
+         desc: str) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(unit="mol", desc=desc, disable=not run.progress, mininterval=1.0)
+    chunks = _chunks(enumerate(items), run.chunk_size)
+    try:
+        if run.workers <= 1:
+            _init_worker(options)
+            for chunk in chunks:
+                for rec in work(chunk):
                     sink(rec)
-                bar.update(len(res))
-        while pending:
-            res = pending.popleft().get()
-            for rec in res:
-                sink(rec)
-            bar.update(len(res))
-    bar.close()
+                bar.update(len(chunk))
+            return
+        with _context().Pool(run.workers, initializer=_init_worker, initargs=(options,)) as pool:
+            pending: deque = deque()
+            for chunk in chunks:
+                pending.append(pool.apply_async(work, (chunk,)))
+                while len(pending) >= 4 * run.workers:
+                    _drain(pending.popleft().get(), sink, bar)
+            while pending:
+                _drain(pending.popleft().get(), sink, bar)
+    finally:
+        bar.close()
 
 
-def encode_sdf(in_path: str | Path, out_path: str | Path, workers: int = 1, checkpoint: str | None = None,
-               max_atoms: int = 256, embed: bool = False, seed: int = 42, chunk_size: int = 64,
-               progress: bool = True) -> RunSummary:
+def _drain(records: list[dict], sink, bar) -> None:
+    for rec in records:
+        sink(rec)
+    bar.update(len(records))
+
+
+def _prepare_output(path: str | Path) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot create its folder ({exc.strerror})") from None
+
+
+def encode_sdf(in_path: str | Path, out_path: str | Path, options: EncodeOptions | None = None,
+               run: RunOptions | None = None) -> RunSummary:
     """Write one JSON line per input record (SDF/MOL, MOL2, or SMILES with ``embed``), in input order:
-    ``index``, ``name``, and either ``struct_sfi``/``codes``/``smiles`` or ``error``."""
-    summary = RunSummary()
+    ``index``, ``name``, and either ``struct_sfi``/``codes``/``smiles`` (plus ``warnings`` and
+    ``isotopes_dropped`` when isotope labels were dropped) or ``error``."""
+    from biomatrix_plugin.mol3d.checkpoint import require_checkpoint
+
+    options, run = options or EncodeOptions(), run or RunOptions()
     fmt = input_format(in_path)
-    options = {"checkpoint": str(checkpoint) if checkpoint else None, "max_atoms": max_atoms,
-               "embed": embed, "seed": seed, "format": fmt}
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    _check_readable(in_path)
+    options = replace(options, checkpoint=str(require_checkpoint(options.checkpoint)), format=fmt)
+    _prepare_output(out_path)
+    summary = RunSummary()
     t0 = time.perf_counter()
-    with open(out_path, "w", encoding="utf-8") as out:
+    with atomic_output(out_path) as out:
         def sink(rec: dict) -> None:
             out.write(json.dumps(rec) + "\n")
             summary._record(t0, "error" in rec)
+            summary.isotope_warnings += bool(rec.get("isotopes_dropped"))
 
-        _run(iter_records(in_path, fmt), _encode_chunk, options, workers, chunk_size, sink, progress, "encode")
+        _run(iter_records(in_path, fmt), _encode_chunk, options, run, sink, "encode")
+    summary.extra["isotope_warnings"] = summary.isotope_warnings
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def decode_jsonl(in_path: str | Path, out_path: str | Path, workers: int = 1, mmff: bool = False,
-                 checkpoint: str | None = None, rejects_path: str | Path | None = None,
-                 chunk_size: int = 64, progress: bool = True) -> RunSummary:
+def decode_jsonl(in_path: str | Path, out_path: str | Path, options: DecodeOptions | None = None,
+                 run: RunOptions | None = None) -> RunSummary:
     """Decode each JSONL line's ``struct_sfi`` into an SDF entry (in input order); lines that cannot be
-    decoded (or that carry an encode ``error``) go to ``rejects_path`` (default ``OUT.rejects.jsonl``)."""
+    decoded (or that carry an encode ``error``) go to the rejects file (default ``OUT.rejects.jsonl``)
+    with their line number."""
+    from biomatrix_plugin.mol3d.checkpoint import require_checkpoint
+
+    options, run = options or DecodeOptions(), run or RunOptions()
+    _check_readable(in_path)
+    options = replace(options, checkpoint=str(require_checkpoint(options.checkpoint)))
+    rejects_path = Path(options.rejects) if options.rejects else Path(str(out_path) + ".rejects.jsonl")
+    _prepare_output(out_path)
+    _prepare_output(rejects_path)
     summary = RunSummary()
-    options = {"checkpoint": str(checkpoint) if checkpoint else None, "max_atoms": 10**9, "mmff": mmff}
-    rejects_path = Path(rejects_path) if rejects_path else Path(str(out_path) + ".rejects.jsonl")
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-
-    def lines() -> Iterator[str]:
-        with open_text(in_path) as fh:
-            for line in fh:
-                if line.strip():
-                    yield line
-
     t0 = time.perf_counter()
-    with open(out_path, "w", encoding="utf-8") as out, open(rejects_path, "w", encoding="utf-8") as rej:
+    with atomic_output(out_path) as out, atomic_output(rejects_path) as rej:
         def sink(rec: dict) -> None:
             if "error" in rec:
                 rej.write(json.dumps(rec) + "\n")
@@ -323,6 +424,6 @@ def decode_jsonl(in_path: str | Path, out_path: str | Path, workers: int = 1, mm
                 out.write(rec["sdf"])
             summary._record(t0, "error" in rec)
 
-        _run(lines(), _decode_chunk, options, workers, chunk_size, sink, progress, "decode")
+        _run(iter_jsonl(in_path), _decode_chunk, options, run, sink, "decode")
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -8,14 +8,17 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
+from biomatrix_plugin.modalities.mol3d_tokens import (
+    atom_symbol_mask,
+    decode_struct_sfi,
+    strip_mol3d_wrapper,
+    validate_struct_sfi,
+)
 from biomatrix_plugin.modalities.serialization import SerializationError, parse_joint_tokens
 from biomatrix_plugin.mol3d.errors import Mol3DError
-from biomatrix_plugin.vocab.tokens import CONTROL_TOKENS, N_MOL3D_CODES, NON_ATOM_CODE
+from biomatrix_plugin.vocab.tokens import NON_ATOM_CODE
 
 _SYMBOL = re.compile(r"\[[^\[\]]+\]")
-# A branch symbol [Branch1..3] (with an optional bond prefix) consumes 1-3 following symbols as its
-# length index; a ring symbol [Ring1..3] (optionally with a bond or stereo-bond prefix) does the same.
-_CONSUMER = re.compile(r"^\[(?:[=#]|[-/\\]{1,2}|=?[/\\]?)?(?:Branch|Ring)([123])\]$")
 
 
 def split_symbols(selfies: str) -> list[str]:
@@ -23,23 +26,6 @@ def split_symbols(selfies: str) -> list[str]:
     if "".join(symbols) != selfies:
         raise Mol3DError(f"SELFIES {selfies[:60]!r}: not a sequence of [bracketed] symbols")
     return symbols
-
-
-def atom_symbol_mask(symbols: Sequence[str]) -> list[bool]:
-    """Which SELFIES symbols derive an atom, read off the grammar (a branch/ring symbol and the index
-    symbols it consumes make none). Agrees with ``selfies.decoder(..., attribute=True)`` on encoder output."""
-    mask = [False] * len(symbols)
-    skip = 0
-    for i, sym in enumerate(symbols):
-        if skip:
-            skip -= 1
-            continue
-        m = _CONSUMER.match(sym)
-        if m:
-            skip = int(m.group(1))
-        else:
-            mask[i] = True
-    return mask
 
 
 def atom_symbol_mask_by_decoder(selfies: str, n_symbols: int) -> list[bool]:
@@ -62,39 +48,28 @@ def build_struct_sfi(symbols: Sequence[str], mask: Sequence[bool], codes: Sequen
 
 
 def strip_wrapper(text: str) -> str:
-    start, end = CONTROL_TOKENS["mol3d"]
-    text = text.strip()
-    if text.startswith(start) and text.endswith(end):
-        text = text[len(start):-len(end)]
-    return text
+    return strip_mol3d_wrapper(text)
 
 
 def parse_struct_sfi(struct_sfi: str, record: str = "") -> tuple[list[str], list[int], list[bool]]:
-    """Validate a joint-token string -> (SELFIES symbols, atom codes, atom mask).
-
-    Checks the token syntax, the code range, and that exactly the atom symbols carry codes."""
-    where = f"{record}: " if record else ""
-    if not isinstance(struct_sfi, str) or not struct_sfi.strip():
-        raise Mol3DError(f"{where}empty molecule 3D token string")
+    """Validate a joint-token string -> (SELFIES symbols, atom codes, atom mask), by the one validator
+    :func:`biomatrix_plugin.modalities.mol3d_tokens.validate_struct_sfi` (syntax, code range, symbols
+    SELFIES decodes, codes exactly on the atom symbols, as many atoms decoded as codes)."""
     try:
-        pairs = parse_joint_tokens(strip_wrapper(struct_sfi))
+        pairs = validate_struct_sfi(struct_sfi, record)
     except SerializationError as exc:
-        raise Mol3DError(f"{where}{exc}") from exc
+        raise Mol3DError(str(exc)) from None
     symbols = [s for s, _ in pairs]
     mask = atom_symbol_mask(symbols)
-    codes = []
-    for pos, ((sym, code), is_atom) in enumerate(zip(pairs, mask)):
-        if is_atom and code == NON_ATOM_CODE:
-            raise Mol3DError(f"{where}token {pos} {sym[:-1]} {code}] is an atom symbol but has no code "
-                             f"(expected 0-{N_MOL3D_CODES - 1})")
-        if not is_atom and code != NON_ATOM_CODE:
-            raise Mol3DError(f"{where}token {pos} {sym[:-1]} {code}] makes no atom but carries a code "
-                             f"(expected {NON_ATOM_CODE})")
-        if is_atom:
-            codes.append(code)
-    if not codes:
-        raise Mol3DError(f"{where}no atom symbols in {struct_sfi[:60]!r}")
-    return symbols, codes, mask
+    return symbols, [c for (_, c), atom in zip(pairs, mask) if atom], mask
+
+
+def decode_symbols(struct_sfi: str, record: str = "") -> tuple[list[str], list[int], str]:
+    """(SELFIES symbols, atom codes, decoded SMILES) of a valid joint-token string; Mol3DError otherwise."""
+    try:
+        return decode_struct_sfi(struct_sfi, record)
+    except SerializationError as exc:
+        raise Mol3DError(str(exc)) from None
 
 
 def count_joint_tokens(struct_sfi_strings: Iterable[str]) -> tuple[Counter, Counter]:

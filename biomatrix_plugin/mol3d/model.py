@@ -134,15 +134,27 @@ def config_from_state_dict(sd: dict[str, torch.Tensor]) -> VQVAEConfig:
 
 def load_vqvae(path: str | Path) -> MolStrucTokVQVAE:
     """Load a MolStrucTok checkpoint (released or trained here) safely, in eval mode on CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MolStrucTok checkpoint {path}: no such file")
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+    import pickle
+
+    from biomatrix_plugin.mol3d.checkpoint import require_checkpoint
+    from biomatrix_plugin.mol3d.errors import CheckpointError
+
+    path = require_checkpoint(path)
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:  # truncated / not a checkpoint
+        raise CheckpointError(f"MolStrucTok checkpoint {path}: cannot be read ({str(exc).splitlines()[0]})") from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"MolStrucTok checkpoint {path}: not a state dict ({type(sd).__name__})")
     sd = {k: v for k, v in sd.items() if not k.startswith(UNUSED_TRUNK_PREFIXES)}
-    model = MolStrucTokVQVAE(config_from_state_dict(sd))
-    model.load_state_dict(sd, strict=True)
+    try:
+        model = MolStrucTokVQVAE(config_from_state_dict(sd))
+        model.load_state_dict(sd, strict=True)
+    except (ValueError, RuntimeError) as exc:  # missing/unexpected keys or shapes: another model's file
+        raise CheckpointError(f"MolStrucTok checkpoint {path}: not a MolStrucTok VQ-VAE "
+                              f"({str(exc).splitlines()[0]})") from None
     model.eval()
     return model
 

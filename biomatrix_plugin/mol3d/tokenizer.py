@@ -7,7 +7,6 @@ vectorized over all atoms of all molecules, and the network runs once per call.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from biomatrix_plugin.mol3d.checkpoint import require_checkpoint
 from biomatrix_plugin.mol3d.errors import Mol3DError
 from biomatrix_plugin.mol3d.fast_selfies import kekule_smiles_to_selfies
 from biomatrix_plugin.mol3d.geometry import denormalize, generation_descriptors, normalize, reconstruct, reference_atoms
@@ -23,35 +23,17 @@ from biomatrix_plugin.mol3d.joint_tokens import (
     atom_symbol_mask,
     atom_symbol_mask_by_decoder,
     build_struct_sfi,
-    parse_struct_sfi,
+    decode_symbols,
     split_symbols,
 )
 from biomatrix_plugin.mol3d.model import MolStrucTokVQVAE, load_vqvae
 
-CHECKPOINT_ENV = "BIOMATRIX_MOLSTRUCTOK_CKPT"
-CHECKPOINT_NAME = "molstructok_vqvae.bin"
 DEFAULT_MAX_ATOMS = 256  # explicit hydrogens included
 
 
 def default_checkpoint() -> Path:
-    from biomatrix_plugin.paths import reference_dir
-
-    """``$BIOMATRIX_MOLSTRUCTOK_CKPT``, else ``~/.cache/biomatrix/molstructok_vqvae.bin``, else the
-    project's reference copy ``<repo>/../shared/reference/molstructok_vqvae.bin``."""
-    env = os.environ.get(CHECKPOINT_ENV)
-    if env:
-        return Path(env)
-    candidates = [
-        Path.home() / ".cache" / "biomatrix" / CHECKPOINT_NAME,
-        *([reference_dir() / CHECKPOINT_NAME] if reference_dir() else []),
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise Mol3DError(
-        f"no MolStrucTok checkpoint found: set ${CHECKPOINT_ENV} or pass --checkpoint "
-        f"(looked in {', '.join(str(c) for c in candidates)})"
-    )
+    """The checkpoint found by :func:`require_checkpoint` (kept for existing callers)."""
+    return require_checkpoint()
 
 
 @dataclass
@@ -64,6 +46,8 @@ class EncodedMol:
     # Input atom index of each token-order atom (indices after implicit hydrogens were added, if any).
     atom_order: list[int] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    isotopes_dropped: int = 0  # atoms whose isotope label the non-isomeric token order dropped
 
     @property
     def ok(self) -> bool:
@@ -80,6 +64,7 @@ class _Prepared:
     focus: np.ndarray
     c1: np.ndarray
     c2: np.ndarray
+    isotopes: list[str] = field(default_factory=list)
 
 
 def _label(record: str | int | None) -> str:
@@ -112,19 +97,54 @@ def check_3d(mol, record: str | int | None = None, max_atoms: int = DEFAULT_MAX_
                          "tokenize one fragment at a time")
 
 
-def _has_implicit_hydrogens(mol) -> bool:
+def _needs_hydrogens(mol) -> bool:
+    """True for a heavy-atom-only molecule with implicit hydrogens: those get hydrogen atoms (with
+    coordinates) so that every hydrogen has a code. A molecule that already has hydrogen atoms is taken as
+    it is, as the reference does: an atom whose hydrogens are only a count (a molblock giving Cu two
+    implicit hydrogens) stays one bracket symbol, ``[CuH2 171]``, instead of gaining ``[H]`` atoms."""
     # GetTotalNumHs counts implicit plus 'explicit count' hydrogens, not hydrogen atoms in the graph.
+    if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):
+        return False
     return any(a.GetTotalNumHs() for a in mol.GetAtoms())
 
 
-def embed_3d(mol_or_smiles, seed: int = 42, mmff: bool = True):
-    """ETKDG conformer (+ MMFF) with explicit hydrogens, for input without 3D coordinates."""
+ISOTOPE_POLICIES = ("warn", "reject")
+
+
+def _isotope_labels(mol) -> list[str]:
+    return [f"[{a.GetIsotope()}{a.GetSymbol()}]" for a in mol.GetAtoms() if a.GetIsotope()]
+
+
+def _isotope_message(labels: list[str]) -> str:
+    counts = {lab: labels.count(lab) for lab in dict.fromkeys(labels)}
+    listed = ", ".join(f"{lab} x{n}" if n > 1 else lab for lab, n in counts.items())
+    return (f"isotope labels {listed}: MolStrucTok's atom order is non-isomeric, so the tokens do not keep "
+            "them ([2H] becomes [H])")
+
+
+def embed_3d(mol_or_smiles, seed: int = 42, mmff: bool = True, max_atoms: int | None = None,
+             max_heavy_atoms: int | None = None, max_chars: int | None = None):
+    """ETKDG conformer (+ MMFF) with explicit hydrogens, for input without 3D coordinates.
+
+    Size limits are checked before RDKit reads a SMILES (``max_chars``, ``max_heavy_atoms``, counted from
+    the string) and before ETKDG runs (``max_atoms``, hydrogens included): a 2,000-carbon chain would
+    embed for minutes. ``None`` keeps the shared SMILES defaults and no hydrogen-inclusive limit."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
-    mol = Chem.MolFromSmiles(mol_or_smiles) if isinstance(mol_or_smiles, str) else Chem.Mol(mol_or_smiles)
+    from biomatrix_plugin.modalities.serialization import SerializationError, check_smiles_size
+
+    if isinstance(mol_or_smiles, str):
+        try:
+            check_smiles_size(mol_or_smiles, max_chars, max_heavy_atoms)
+        except SerializationError as exc:
+            raise Mol3DError(str(exc)) from None
+        mol = Chem.MolFromSmiles(mol_or_smiles)
+    else:
+        mol = Chem.Mol(mol_or_smiles)
     if mol is None:
         raise Mol3DError(f"SMILES {mol_or_smiles!r}: RDKit cannot parse it")
+    _check_embed_size(mol, max_atoms, max_heavy_atoms)
     mol = Chem.AddHs(mol)
     params = AllChem.ETKDGv3()
     params.randomSeed = seed
@@ -143,14 +163,29 @@ def embed_3d(mol_or_smiles, seed: int = 42, mmff: bool = True):
     return mol
 
 
-def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrogens: bool = True) -> _Prepared:
+def _check_embed_size(mol, max_atoms: int | None, max_heavy_atoms: int | None) -> None:
+    heavy = sum(a.GetAtomicNum() != 1 for a in mol.GetAtoms())
+    if max_heavy_atoms is not None and heavy > max_heavy_atoms:
+        raise Mol3DError(f"{heavy} heavy atoms exceed the embedding limit of {max_heavy_atoms} "
+                         "(--max-embed-atoms)")
+    total = mol.GetNumAtoms() + sum(a.GetTotalNumHs() for a in mol.GetAtoms())
+    if max_atoms is not None and total > max_atoms:
+        raise Mol3DError(f"{total} atoms with hydrogens exceed the limit of {max_atoms} (--max-atoms); "
+                         "not embedded")
+
+
+def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrogens: bool = True,
+                isotopes: str = "warn") -> _Prepared:
     """Validate one molecule and put it in token order (canonical kekulé non-isomeric SMILES output order)."""
     import selfies as sf
     from rdkit import Chem
 
     where = _label(record)
     check_3d(mol, record, max_atoms)
-    if add_hydrogens and _has_implicit_hydrogens(mol):
+    labels = _isotope_labels(mol)
+    if labels and isotopes == "reject":
+        raise Mol3DError(f"{where}{_isotope_message(labels)}; rejected (--isotopes reject)")
+    if add_hydrogens and _needs_hydrogens(mol):
         mol = Chem.AddHs(mol, addCoords=True)
         if mol.GetNumAtoms() > max_atoms:
             raise Mol3DError(f"{where}{mol.GetNumAtoms()} atoms with hydrogens exceed the limit of "
@@ -178,7 +213,7 @@ def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrog
     adj = Chem.GetAdjacencyMatrix(mol)[np.ix_(order, order)]
     focus, c1, c2 = reference_atoms(adj, where)
     pos = mol.GetConformer().GetPositions()[order]
-    return _Prepared(symbols, mask, smiles, order, pos, focus, c1, c2)
+    return _Prepared(symbols, mask, smiles, order, pos, focus, c1, c2, labels)
 
 
 
@@ -199,9 +234,12 @@ class MolStrucTok:
     """Encoder/decoder bound to one checkpoint. Thread count is left to the caller (torch default)."""
 
     def __init__(self, checkpoint: str | Path | None = None, max_atoms: int = DEFAULT_MAX_ATOMS,
-                 add_hydrogens: bool = True, model: MolStrucTokVQVAE | None = None):
+                 add_hydrogens: bool = True, model: MolStrucTokVQVAE | None = None, isotopes: str = "warn"):
+        if isotopes not in ISOTOPE_POLICIES:
+            raise ValueError(f"isotopes must be one of {ISOTOPE_POLICIES}, got {isotopes!r}")
+        self.isotopes = isotopes
         self.checkpoint = Path(checkpoint) if checkpoint else None
-        self.model = model if model is not None else load_vqvae(checkpoint or default_checkpoint())
+        self.model = model if model is not None else load_vqvae(require_checkpoint(checkpoint))
         self.model.eval()
         self.max_atoms = max_atoms
         self.add_hydrogens = add_hydrogens
@@ -222,7 +260,8 @@ class MolStrucTok:
         prepared: list[tuple[int, _Prepared]] = []
         for i, mol in enumerate(mols):
             try:
-                prepared.append((i, prepare_mol(mol, names[i], self.max_atoms, self.add_hydrogens)))
+                prepared.append((i, prepare_mol(mol, names[i], self.max_atoms, self.add_hydrogens,
+                                                self.isotopes)))
             except Mol3DError as exc:
                 if on_error == "raise":
                     raise
@@ -244,7 +283,9 @@ class MolStrucTok:
                 continue
             mol_codes = codes[s:e].tolist()
             results[i] = EncodedMol(build_struct_sfi(p.symbols, p.mask, mol_codes), mol_codes,
-                                    p.smiles, p.order.tolist())
+                                    p.smiles, p.order.tolist(),
+                                    warnings=[_isotope_message(p.isotopes)] if p.isotopes else [],
+                                    isotopes_dropped=len(p.isotopes))
         return results
 
     def encode_mol(self, mol, record=None) -> EncodedMol:
@@ -265,7 +306,6 @@ class MolStrucTok:
         """Joint-token strings (bare or wrapped) -> RDKit molecules with one 3D conformer, atoms in token
         order, hydrogens explicit. Rejected strings give ``Mol3DError`` or, with ``on_error="record"``,
         the error message (a ``str``) in their place."""
-        import selfies as sf
         from rdkit import Chem
 
         if on_error not in ("raise", "record"):
@@ -277,10 +317,9 @@ class MolStrucTok:
         for i, text in enumerate(struct_sfis):
             where = _label(names[i])
             try:
-                symbols, codes, _ = parse_struct_sfi(text, where.rstrip(": "))
+                _, codes, smiles = decode_symbols(text, where.rstrip(": "))
                 if max(codes) >= len(table):
                     raise Mol3DError(f"{where}code {max(codes)} outside this checkpoint's 0-{len(table) - 1}")
-                smiles = sf.decoder("".join(symbols))
                 mol = Chem.MolFromSmiles(smiles, sanitize=False) if smiles else None
                 if mol is None:
                     raise Mol3DError(f"{where}SELFIES decodes to {smiles!r}, which RDKit cannot read")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from mol3d_shared import CHECKPOINT, golden_records, need, tokenizer
+from mol3d_shared import checkpoint, golden_records, tokenizer
 from rdkit import Chem, RDConfig
 
 from biomatrix_plugin.cli import main
@@ -42,13 +42,13 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_encode_cli_two_workers_in_order_with_rejects(corpus, tmp_path, capsys):
-    ck = str(need(CHECKPOINT))
+    ck = str(checkpoint())
     out1, out2 = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     assert main(["mol3d", "encode", "--in", str(corpus), "--out", str(out1), "--checkpoint", ck, "--quiet"]) == 0
     assert main(["mol3d", "encode", "--in", str(corpus), "--out", str(out2), "--checkpoint", ck, "--quiet",
                  "--workers", "2", "--chunk-size", "4"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary == {"out": str(out2), "written": 30, "rejected": 3}
+    assert summary == {"out": str(out2), "written": 30, "rejected": 3, "isotope_warnings": 0}
     assert out1.read_text() == out2.read_text()
     lines = [json.loads(l) for l in out2.read_text().splitlines()]
     assert [l["index"] for l in lines] == list(range(33))
@@ -62,7 +62,7 @@ def test_encode_cli_two_workers_in_order_with_rejects(corpus, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_decode_cli_writes_sdf_and_rejects(corpus, tmp_path, capsys):
-    ck = str(need(CHECKPOINT))
+    ck = str(checkpoint())
     enc = tmp_path / "enc.jsonl"
     main(["mol3d", "encode", "--in", str(corpus), "--out", str(enc), "--checkpoint", ck, "--quiet"])
     with open(enc, "a") as fh:
@@ -112,7 +112,7 @@ def test_train_cli_tiny_run_writes_loadable_checkpoint(tmp_path, capsys):
 
 
 def test_encode_cli_smiles_with_embed_and_mol2(tmp_path, capsys):
-    ck = str(need(CHECKPOINT))
+    ck = str(checkpoint())
     smi = tmp_path / "in.smi"
     smi.write_text("CC(=O)Nc1ccc(O)cc1 paracetamol\nnot_a_smiles bad\nC[NH3+].[Cl-] salt\n")
     out = tmp_path / "smi.jsonl"

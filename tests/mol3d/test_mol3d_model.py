@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import torch
-from mol3d_shared import CHECKPOINT, need
+from mol3d_shared import checkpoint
 
 from biomatrix_plugin.mol3d.model import UNUSED_TRUNK_PREFIXES, config_from_state_dict, load_vqvae, save_vqvae
 
 
 def test_released_checkpoint_loads_into_native_modules():
-    sd = torch.load(need(CHECKPOINT), map_location="cpu", weights_only=True)
-    model = load_vqvae(CHECKPOINT)
+    sd = torch.load(checkpoint(), map_location="cpu", weights_only=True)
+    model = load_vqvae(checkpoint())
     ours = model.state_dict()
     used = {k for k in sd if not k.startswith(UNUSED_TRUNK_PREFIXES)}
     assert used == set(ours)
@@ -21,7 +21,7 @@ def test_released_checkpoint_loads_into_native_modules():
 
 
 def test_save_and_reload(tmp_path):
-    model = load_vqvae(need(CHECKPOINT))
+    model = load_vqvae(checkpoint())
     save_vqvae(model, tmp_path / "copy.bin")
     again = load_vqvae(tmp_path / "copy.bin")
     x = torch.rand(50, 4)
