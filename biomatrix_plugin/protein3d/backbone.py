@@ -217,6 +217,13 @@ def _extract_one_chain(chain_atoms, source: str, cid: str, break_distance: float
         bonded = _bonded(coords, i, i - 1, break_distance) or _bonded(coords, i + 1, i, break_distance)
         candidate_mask[i] = inside or bonded or not polymer_rows.size
     candidates = np.flatnonzero(candidate_mask)
+    repeated = _repeated_residue(res_ids[candidates], ins_codes[candidates])
+    if repeated is not None:
+        j = candidates[repeated]
+        label = _residue_label(res_names[j], int(res_ids[j]), ins_codes[j])
+        return ("reject", f"chain {cid}: residue number {label.split(' ', 1)[1]} occurs twice ({label} is a second "
+                          "time in the chain): the chain appears more than once in the first model, and its copies "
+                          "would be joined into one sequence; give each copy its own chain id")
 
     usable = present[candidates].all(axis=1) & np.isfinite(coords[candidates]).all(axis=(1, 2))
     kept = candidates[usable]
@@ -250,6 +257,19 @@ def _extract_one_chain(chain_atoms, source: str, cid: str, break_distance: float
         id=rid, chain=cid, source=source, sequence="".join(letters), backbone=backbone,
         residues=labels, dropped=dropped, breaks=breaks, nonstandard=nonstandard,
     )
+
+
+def _repeated_residue(res_ids: np.ndarray, ins_codes: np.ndarray) -> int | None:
+    """Index of the first residue whose (number, insertion code) occurred earlier in the chain, or None.
+    A chain listed twice in one model (A, B, then A again) shares its residue numbers with itself."""
+    if np.unique(res_ids).size == len(res_ids):  # fast path: no repeated number, so no repeated pair
+        return None
+    seen: set[tuple[int, str]] = set()
+    for i, key in enumerate(zip(res_ids.tolist(), ins_codes.tolist())):
+        if key in seen:
+            return i
+        seen.add(key)
+    return None
 
 
 def _bonded(coords: np.ndarray, n_res: int, c_res: int, cutoff: float) -> bool:

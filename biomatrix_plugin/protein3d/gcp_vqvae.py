@@ -34,7 +34,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from biomatrix_plugin.protein3d.tokenizer import (
+from biomatrix_plugin.errors import ConfigError
+from biomatrix_plugin.io import open_text
+from biomatrix_plugin.protein3d.tokenizer_base import (
     EncodeRequest,
     StructureTokenizer,
     StructureTokenizerError,
@@ -65,8 +67,77 @@ GCP-VQVAE setup (see docs/protein3d.md):
 then a YAML for --config:  repo_dir: <checkout>  model_dir: <model dir>  python: ~/gcp-venv/bin/python"""
 
 
-class GCPVQVAEUnavailable(StructureTokenizerError):
-    """The external model is not installed or not configured; the message says what to install."""
+class GCPVQVAEUnavailable(ConfigError, StructureTokenizerError):
+    """The external model is not installed or not configured (a configuration error, exit 2); the message
+    says what is wrong and how to get the model (:data:`SETUP_HELP`)."""
+
+
+SEE_SETUP = "see `GCP-VQVAE setup` in docs/protein3d.md for how to get the checkout and the model"
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+def _path_or_none(value):
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise TypeError("a path")
+    return Path(os.path.expanduser(str(value)))
+
+
+def _positive_int(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TypeError("an integer >= 1")
+    return value
+
+
+def _positive_int_or_none(value):
+    return None if value is None else _positive_int(value)
+
+
+def _positive_seconds(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise TypeError("a number of seconds > 0")
+    return float(value)
+
+
+def _text(value):
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise TypeError("a non-empty string")
+    return os.path.expanduser(str(value))
+
+
+def _precision(value):
+    if value is False:  # YAML 1.1 reads an unquoted `no` as false
+        return "no"
+    if value not in PRECISIONS:
+        raise TypeError(f"one of {', '.join(PRECISIONS)}")
+    return value
+
+
+def _module_names(value):
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(m, str) for m in value):
+        raise TypeError("a list of module names")
+    return tuple(value)
+
+
+def _environment(value):
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, (str, int, float))
+                                                 and not isinstance(v, bool) for k, v in value.items()):
+        raise TypeError("a mapping of variable names to strings or numbers")
+    return dict(value)
+
+
+# Per key, the function that checks a configured value (raising TypeError with what it must be) and
+# converts it; table-driven so that a wrong type is one error naming the key instead of a failure deep
+# inside a subprocess run (chunk_size 0 would never start one, a string batch_size ends in the model).
+_FIELD_CHECKS = {
+    "repo_dir": _path_or_none, "model_dir": _path_or_none, "work_dir": _path_or_none, "python": _text,
+    "batch_size": _positive_int, "chunk_size": _positive_int, "max_length": _positive_int_or_none,
+    "mixed_precision": _precision, "timeout_s": _positive_seconds, "required_modules": _module_names,
+    "extra_env": _environment,
+}
 
 
 @dataclass
@@ -84,21 +155,37 @@ class GCPVQVAEConfig:
     extra_env: dict = field(default_factory=dict)
 
     @classmethod
-    def from_mapping(cls, config: Mapping) -> "GCPVQVAEConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(config) - known)
+    def from_mapping(cls, config: Mapping, source: str = "gcp_vqvae configuration") -> "GCPVQVAEConfig":
+        if not isinstance(config, Mapping):
+            raise GCPVQVAEUnavailable(f"{source}: expected a mapping of keys ({', '.join(_FIELD_CHECKS)}), "
+                                      f"got {type(config).__name__}; {SEE_SETUP}")
+        unknown = sorted(str(k) for k in set(config) - set(_FIELD_CHECKS))
         if unknown:
-            raise GCPVQVAEUnavailable(f"gcp_vqvae configuration: unknown key(s) {', '.join(unknown)}; "
-                                      f"known: {', '.join(sorted(known))}")
-        values = dict(config)
-        for key in ("repo_dir", "model_dir", "work_dir"):
-            if values.get(key) is not None:
-                values[key] = Path(os.path.expanduser(str(values[key])))
-        if "python" in values:
-            values["python"] = os.path.expanduser(str(values["python"]))
-        if "required_modules" in values:
-            values["required_modules"] = tuple(values["required_modules"])
+            raise GCPVQVAEUnavailable(f"{source}: unknown key(s) {', '.join(unknown)}; "
+                                      f"known: {', '.join(sorted(_FIELD_CHECKS))}")
+        values = {}
+        for key, value in config.items():
+            try:
+                values[key] = _FIELD_CHECKS[key](value)
+            except TypeError as exc:
+                raise GCPVQVAEUnavailable(f"{source}: {key} must be {exc}, got {value!r}") from None
         return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "GCPVQVAEConfig":
+        """Read a configuration file: safe YAML only (no Python tags), a mapping of the known keys."""
+        import yaml
+
+        with open_text(path) as handle:
+            try:
+                config = yaml.safe_load(handle)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" at line {mark.line + 1}" if mark is not None else ""
+                problem = getattr(exc, "problem", None) or exc
+                raise GCPVQVAEUnavailable(f"{path}: not valid safe YAML{where} ({problem}); "
+                                          f"the configuration is plain keys and values ({SEE_SETUP})") from None
+        return cls.from_mapping({} if config is None else config, source=str(path))
 
 
 @dataclass
@@ -135,6 +222,10 @@ def write_h5(path: Path, prepared: PreparedInput) -> None:
 
 class GCPVQVAETokenizer(StructureTokenizer):
     name = "gcp_vqvae"
+
+    @classmethod
+    def from_config(cls, **config) -> "GCPVQVAETokenizer":
+        return cls(GCPVQVAEConfig.from_mapping(config))
 
     def __init__(self, config: GCPVQVAEConfig):
         self.config = config
@@ -187,11 +278,12 @@ class GCPVQVAETokenizer(StructureTokenizer):
     def _model_max_length(self) -> int:
         import yaml
 
-        with open(self.config.model_dir / "config_vqvae.yaml") as handle:
-            model_cfg = yaml.safe_load(handle) or {}
+        path = self.config.model_dir / "config_vqvae.yaml"
         try:
+            with open_text(path) as handle:
+                model_cfg = yaml.safe_load(handle) or {}
             return int(model_cfg["model"]["max_length"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
             raise GCPVQVAEUnavailable(
                 f"{self.config.model_dir / 'config_vqvae.yaml'}: no model.max_length; set max_length in the configuration"
             ) from exc

@@ -12,12 +12,14 @@ Rows are LLaMA-Factory pretraining rows ``{"text": ...}``; sequences and structu
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from biomatrix_plugin.modalities.serialization import (
     SerializationError,
+    check_free_text,
     validate_structure_codes,
     wrap_prot3d,
     wrap_protein,
@@ -48,18 +50,43 @@ def _as_rng(rng: random.Random | int | None) -> random.Random:
     return random.Random(rng)
 
 
-def _clean_annotations(annotations: Mapping[str, object] | None) -> dict[str, list[str] | str]:
-    """Non-empty fields only; list values become lists of non-empty strings."""
+def _annotation_text(value: object, where: str) -> str:
+    """One annotation value as free text: a string, or a number written as the number; anything else (a
+    dict, a nested list, a bool) is refused rather than written into training text as a Python repr.
+    Every text goes through the project's one free-text rule (no control tokens)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise SerializationError(f"{where}: expected text, a number or a list of them, got "
+                                 f"{type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SerializationError(f"{where}: {value} is not a finite number")
+    return check_free_text(value if isinstance(value, str) else str(value), where).strip()
+
+
+def clean_annotations(annotations: object, where: str = "annotations") -> dict[str, list[str] | str]:
+    """``{field: str | list[str]}`` ready for training text, with empty fields (None, "", []) left out.
+    Raises :class:`SerializationError` naming ``where`` and the field when the value is not a mapping, a
+    field is not text/number/list of them, or a name or text holds a control token."""
+    if annotations is None:
+        return {}
+    if not isinstance(annotations, Mapping):
+        raise SerializationError(f"{where}: expected an object {{field: text}}, got {type(annotations).__name__}")
     cleaned: dict[str, list[str] | str] = {}
-    for key, value in (annotations or {}).items():
+    for key, value in annotations.items():
+        name = check_free_text(str(key), f"{where}: field name {str(key)!r}")
+        if not name.strip():
+            raise SerializationError(f"{where}: an empty field name")
+        field_where = f"{where}[{name!r}]"
         if value is None:
             continue
         if isinstance(value, (list, tuple)):
-            entries = [str(v).strip() for v in value if v is not None and str(v).strip()]
+            entries = [_annotation_text(v, f"{field_where}[{i}]") for i, v in enumerate(value) if v is not None]
+            entries = [e for e in entries if e]
             if entries:
-                cleaned[str(key)] = entries
-        elif str(value).strip():
-            cleaned[str(key)] = str(value).strip()
+                cleaned[name] = entries
+        else:
+            text = _annotation_text(value, field_where)
+            if text:
+                cleaned[name] = text
     return cleaned
 
 
@@ -76,7 +103,7 @@ def composite_instance(
     chosen at random), so the row always grounds text in the protein.
     """
     rng = _as_rng(rng)
-    fields = _clean_annotations(annotations)
+    fields = clean_annotations(annotations)
     if not fields:
         raise SerializationError("composite instance: no non-empty annotation field")
     modalities: list[tuple[str, str, float]] = []
@@ -118,7 +145,8 @@ def three_view_instances(
 
     sequence: amino acids (26-letter alphabet) or None; codes: structure codes 0-4095, one per residue,
     or None for a 1D-only source; rng: a ``random.Random`` (shared across a corpus build) or a seed;
-    annotations: ``{field: str | list[str]}`` for annotated sources. Raises ``SerializationError`` on
+    annotations: ``{field: str | number | list of them}`` for annotated sources (see
+    :func:`clean_annotations`: no dict values, no control tokens). Raises ``SerializationError`` on
     bad input (invalid letters, codes out of range, length mismatch), naming the reason.
 
     - sequence and codes: 1D, 3D and joint rows (+ composite with annotations);
@@ -142,6 +170,6 @@ def three_view_instances(
         views = [seq_text, struct_text]
         rng.shuffle(views)
         rows.append({"text": config.view_separator.join(views)})
-    if annotations and _clean_annotations(annotations):
+    if annotations and clean_annotations(annotations):
         rows.append(composite_instance(sequence, codes, annotations, rng, config))
     return rows

@@ -10,13 +10,15 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import zlib
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.errors import BioMatrixError, InputFileError
+from biomatrix_plugin.io import atomic_write, open_binary
 
 BACKBONE_ATOMS = ("N", "CA", "C")
 
@@ -58,7 +60,8 @@ def structure_format(path: str | os.PathLike, data: bytes | None = None) -> tupl
         return "bcif", gz
     if data is None:
         raise StructureFileError(f"{path}: unknown structure file type (expected .pdb, .ent, .cif, .mmcif, .bcif, optionally .gz)")
-    return _sniff_format(path, gzip.decompress(data) if gz else data), gz
+    # data may be decompressed already (read through io.open_binary) or a gzip file without .gz in its name
+    return _sniff_format(path, gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data), gz
 
 
 def _sniff_format(path, data: bytes) -> str:
@@ -76,20 +79,33 @@ def _sniff_format(path, data: bytes) -> str:
     raise StructureFileError(f"{path}: not a PDB, mmCIF or BinaryCIF file (content not recognised)")
 
 
+def _read_bytes(path) -> bytes:
+    """The file's bytes, ``*.gz`` decompressed (io.open_binary); every failure names the file."""
+    try:
+        handle = open_binary(path)
+    except InputFileError as exc:
+        raise StructureFileError(f"{path}: cannot open ({str(exc).removeprefix(f'{path}: ')})") from None
+    except OSError as exc:
+        raise StructureFileError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    try:
+        with handle:
+            return handle.read()
+    except InputFileError as exc:  # truncated or not-gzip .gz
+        raise StructureFileError(f"{path}: cannot read ({str(exc).removeprefix(f'{path}: ')})") from None
+    except OSError as exc:
+        raise StructureFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_first_model(path: str | os.PathLike, extra_fields: Sequence[str] = ("occupancy",)):
     """The first model of ``path`` as an ``AtomArray`` (altlocs: highest occupancy wins)."""
     import biotite.structure.io.pdb as pdb
     import biotite.structure.io.pdbx as pdbx
 
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise StructureFileError(f"{path}: cannot open ({exc.strerror or exc})") from exc
+    raw = _read_bytes(path)
     if not raw:
         raise StructureFileError(f"{path}: empty file")
-    fmt, gz = structure_format(path, raw)
-    if gz or raw[:2] == b"\x1f\x8b":
+    fmt, _ = structure_format(path, raw)
+    if raw[:2] == b"\x1f\x8b":  # gzip content under a name without .gz
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
@@ -97,6 +113,7 @@ def read_first_model(path: str | os.PathLike, extra_fields: Sequence[str] = ("oc
     try:
         if fmt == "pdb":
             text = raw.decode("latin-1")
+            _check_atom_records(path, text)
             handle = pdb.PDBFile.read(io.StringIO(text))
             if handle.get_model_count() == 0:
                 raise StructureFileError(f"{path}: no ATOM/HETATM records")
@@ -120,6 +137,21 @@ def read_first_model(path: str | os.PathLike, extra_fields: Sequence[str] = ("oc
     if atoms.array_length() == 0:
         raise StructureFileError(f"{path}: the first model has no atoms")
     return atoms
+
+
+# An ATOM/HETATM record that ends before column 54 has lost (part of) its coordinates: a file cut in
+# the middle of a line. biotite reads the shortened number as it is (12.3 for 12.345) and the residues
+# after the cut are simply absent, so the chain would come out short with a wrong last atom.
+_CUT_ATOM_RECORD = re.compile(r"^(?:ATOM  |HETATM)[^\r\n]{0,47}\r?$", re.MULTILINE)
+
+
+def _check_atom_records(path, text: str) -> None:
+    cut = _CUT_ATOM_RECORD.search(text)
+    if cut is not None:
+        lineno = text.count("\n", 0, cut.start()) + 1
+        raise StructureFileError(
+            f"{path}: line {lineno}: ATOM/HETATM record ends at column {len(cut.group().rstrip())}, before the end "
+            "of its coordinates (column 54); the file looks truncated or damaged")
 
 
 def _pad_pdb_atom_lines(text: str) -> str:
@@ -214,5 +246,5 @@ def write_backbone(
     if gz:
         payload = gzip.compress(payload)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(payload)
+    atomic_write(path, payload)  # a decode run that stops leaves no half-written structure
     return path

@@ -1,83 +1,38 @@
-"""The protein structure tokenizer interface and its registry.
+"""The protein structure tokenizer registry and the ``precomputed`` backend.
 
 A backend turns an N/CA/C backbone (L×3×3) plus its sequence into L codes in 0-4095 and, where it can,
-codes back into a backbone. Backends:
+codes back into a backbone (interface: :mod:`biomatrix_plugin.protein3d.tokenizer_base`). Backends:
 
 - ``precomputed``: looks codes up in ``vq_indices.csv`` files (BioMatrix's published tokens or an earlier
   ``gcp_vqvae`` run); cannot decode.
 - ``gcp_vqvae``: runs the user's ``vq_encoder_decoder`` checkout and checkpoint (see
   :mod:`biomatrix_plugin.protein3d.gcp_vqvae`).
 
-Batch methods return, per request, either the codes or a string saying why that request got none, so
-that callers can write rejects instead of losing records.
+The registry maps names to ``"module:Class"`` strings loaded on first use: the backends import the shared
+types from ``tokenizer_base`` and nothing here imports a backend module, so there is no import cycle.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from abc import ABC, abstractmethod
 from array import array
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import numpy as np
+from biomatrix_plugin.errors import ConfigError
+from biomatrix_plugin.protein3d.tokenizer_base import (  # noqa: F401  (re-exported: the public names)
+    EncodeRequest,
+    StructureTokenizer,
+    StructureTokenizerError,
+    check_backbone,
+    check_codes,
+    model_alphabet,
+)
 
-from biomatrix_plugin.errors import BioMatrixError
-from biomatrix_plugin.vocab.tokens import N_PROTEIN_STRUCTURE_CODES
-
-
-class StructureTokenizerError(BioMatrixError, RuntimeError):
-    """A structure tokenizer cannot do what was asked; the message says why."""
-
-
-@dataclass
-class EncodeRequest:
-    pid: str
-    backbone: np.ndarray  # L×3×3, atoms N, CA, C
-    sequence: str
-
-
-def check_backbone(backbone: np.ndarray, sequence: str, pid: str = "backbone") -> str | None:
-    """None when usable, else the reason."""
-    arr = np.asarray(backbone)
-    if arr.ndim != 3 or arr.shape[1:] != (3, 3):
-        return f"{pid}: backbone must be L×3×3 (N, CA, C), got shape {arr.shape}"
-    if arr.shape[0] == 0:
-        return f"{pid}: empty backbone"
-    if not np.isfinite(arr).all():
-        return f"{pid}: non-finite coordinates at residue(s) {sorted(set(np.argwhere(~np.isfinite(arr))[:, 0].tolist()))[:10]}"
-    if len(sequence) != arr.shape[0]:
-        return f"{pid}: {arr.shape[0]} residues in the backbone but {len(sequence)} letters in the sequence"
-    return None
-
-
-def check_codes(codes: Sequence[int], pid: str = "codes") -> str | None:
-    if len(codes) == 0:
-        return f"{pid}: no codes"
-    for i, c in enumerate(codes):
-        if not 0 <= int(c) < N_PROTEIN_STRUCTURE_CODES:
-            return f"{pid}: code {int(c)} at position {i} outside 0-{N_PROTEIN_STRUCTURE_CODES - 1}"
-    return None
-
-
-class StructureTokenizer(ABC):
-    name: str = "abstract"
-
-    @abstractmethod
-    def encode_batch(self, requests: Sequence[EncodeRequest]) -> list[list[int] | str]:
-        """Codes per request, or the reason that request got none."""
-
-    def decode_batch(self, codes: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        raise StructureTokenizerError(f"the {self.name!r} structure tokenizer cannot decode codes into backbones")
-
-    def encode(self, backbone: np.ndarray, sequence: str, pid: str = "query") -> list[int]:
-        result = self.encode_batch([EncodeRequest(pid, np.asarray(backbone, dtype=float), sequence)])[0]
-        if isinstance(result, str):
-            raise StructureTokenizerError(result)
-        return result
-
-    def decode(self, codes: Sequence[int]) -> np.ndarray:
-        return self.decode_batch([list(codes)])[0]
+STRUCTURE_TOKENIZERS = {
+    "precomputed": "biomatrix_plugin.protein3d.tokenizer:PrecomputedTokenizer",
+    "gcp_vqvae": "biomatrix_plugin.protein3d.gcp_vqvae:GCPVQVAETokenizer",
+}
 
 
 class PrecomputedTokenizer(StructureTokenizer):
@@ -88,6 +43,13 @@ class PrecomputedTokenizer(StructureTokenizer):
     """
 
     name = "precomputed"
+
+    @classmethod
+    def from_config(cls, csv_paths: Iterable[str | os.PathLike] = (), **unknown) -> "PrecomputedTokenizer":
+        if unknown:
+            raise ConfigError(f"precomputed structure tokenizer: unknown option(s) {', '.join(sorted(unknown))}; "
+                              "it takes csv_paths (vq_indices.csv files)")
+        return cls(csv_paths)
 
     def __init__(self, csv_paths: Iterable[str | os.PathLike] = ()):
         from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
@@ -133,20 +95,10 @@ class PrecomputedTokenizer(StructureTokenizer):
         return out
 
 
-_MODEL_LETTERS = str.maketrans({"U": "X", "O": "X", "B": "X", "Z": "X", "J": "X"})
-
-
-def model_alphabet(sequence: str) -> str:
-    """GCP-VQVAE reads 20 letters + X: U, O, B, Z (and J) become X."""
-    return sequence.upper().translate(_MODEL_LETTERS)
-
-
 def get_structure_tokenizer(name: str, **config) -> StructureTokenizer:
-    """``precomputed`` (``csv_paths=[...]``) or ``gcp_vqvae`` (keys of :class:`GCPVQVAEConfig`)."""
-    if name == "precomputed":
-        return PrecomputedTokenizer(config.get("csv_paths", ()))
-    if name == "gcp_vqvae":
-        from biomatrix_plugin.protein3d.gcp_vqvae import GCPVQVAEConfig, GCPVQVAETokenizer
-
-        return GCPVQVAETokenizer(GCPVQVAEConfig.from_mapping(config))
-    raise StructureTokenizerError(f"unknown structure tokenizer {name!r}; choose precomputed or gcp_vqvae")
+    """``precomputed`` (``csv_paths=[...]``) or ``gcp_vqvae`` (keys of ``GCPVQVAEConfig``)."""
+    target = STRUCTURE_TOKENIZERS.get(name)
+    if target is None:
+        raise StructureTokenizerError(f"unknown structure tokenizer {name!r}; choose {' or '.join(STRUCTURE_TOKENIZERS)}")
+    module, _, cls_name = target.partition(":")
+    return getattr(importlib.import_module(module), cls_name).from_config(**config)
