@@ -1,19 +1,22 @@
-"""``biomatrix wrap`` / ``biomatrix unwrap``: serialize one entity, or find the wrapped segments in text."""
+"""``biomatrix wrap`` / ``biomatrix unwrap``: serialize one entity, or find the wrapped segments in text.
+
+``wrap`` with a value its modality cannot hold raises SerializationError: ``error: <reason>``, exit 2, like
+every user mistake. ``unwrap`` exits 1 when it found malformed segments (a result, as grep's 1 is): each
+is a JSON line with its ``error``.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 
+from biomatrix_plugin.modalities import table
+
 
 def _wrap(args) -> int:
-    from biomatrix_plugin.modalities.serialization import SerializationError, wrap
+    from biomatrix_plugin.modalities.serialization import wrap
 
-    try:
-        print(wrap(args.modality, args.value))
-    except SerializationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    print(wrap(args.modality, args.value))
     return 0
 
 
@@ -28,10 +31,14 @@ def _unwrap(args) -> int:
     return 1 if res.errors else 0
 
 
+def _value_help() -> str:
+    return "; ".join(f"{m.name}: {m.value_help}" for m in table.MODALITIES.values())
+
+
 def register(subparsers) -> None:
     w = subparsers.add_parser("wrap", help="serialize an entity into its wrapped token string")
-    w.add_argument("--modality", required=True, choices=["smiles", "selfies", "protein", "prot3d", "mol3d"])
-    w.add_argument("value", help="SMILES / SELFIES / sequence / structure codes (space or comma separated)")
+    w.add_argument("--modality", required=True, choices=list(table.names()))
+    w.add_argument("value", help=_value_help())
     w.set_defaults(func=_wrap)
 
     u = subparsers.add_parser("unwrap", help="find wrapped segments in text (one JSON line per segment)")

@@ -12,11 +12,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.io import quiet_rdkit
+from biomatrix_plugin.modalities import table
 from biomatrix_plugin.vocab.tokens import (
-    CONTROL_TOKENS,
     N_MOL3D_CODES,
     N_PROTEIN_STRUCTURE_CODES,
     NON_ATOM_CODE,
@@ -24,8 +25,6 @@ from biomatrix_plugin.vocab.tokens import (
     residue_token,
     structure_token,
 )
-
-MODALITIES = tuple(CONTROL_TOKENS)
 
 
 class SerializationError(BioMatrixError, ValueError):
@@ -37,9 +36,21 @@ def _short(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _modality(name: str) -> table.Modality:
+    try:
+        return table.MODALITIES[name]
+    except KeyError:
+        raise SerializationError(f"unknown modality {name!r}; expected one of {', '.join(table.names())}") from None
+
+
 def _wrap(modality: str, payload: str) -> str:
-    start, end = CONTROL_TOKENS[modality]
-    return f"{start}{payload}{end}"
+    return table.MODALITIES[modality].wrap_payload(payload)
+
+
+def _require_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise SerializationError(f"{what} {_short(value)}: expected a string, got {type(value).__name__}")
+    return value
 
 
 # ---------------------------------------------------------------- free text and size limits
@@ -54,7 +65,6 @@ def _wrap(modality: str, payload: str) -> str:
 DEFAULT_MAX_SMILES_CHARS = int(os.environ.get("BIOMATRIX_MAX_SMILES_CHARS", "4096"))
 DEFAULT_MAX_SMILES_ATOMS = int(os.environ.get("BIOMATRIX_MAX_SMILES_ATOMS", "1024"))
 _SMILES_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOPSFIbcnops]")
-_CONTROL_TOKEN_SET = tuple(tok for pair in CONTROL_TOKENS.values() for tok in pair)
 
 
 def check_smiles_size(smiles: str, max_chars: int | None = None, max_atoms: int | None = None) -> None:
@@ -75,7 +85,7 @@ def find_control_token(text: str) -> str | None:
     """The first modality control token in ``text``, or None."""
     if "<|" not in text:
         return None
-    for tok in _CONTROL_TOKEN_SET:
+    for tok in _boundaries().tokens:
         if tok in text:
             return tok
     return None
@@ -97,14 +107,14 @@ def check_free_text(text: object, where: str) -> str:
 
 def validate_smiles(smiles: str, canonicalize: bool = False) -> str:
     """Parse with RDKit; return the SMILES (canonical if asked). Raises SerializationError."""
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
 
-    RDLogger.DisableLog("rdApp.*")
     if not isinstance(smiles, str) or not smiles.strip():
         raise SerializationError(f"SMILES {_short(smiles)}: empty or not a string")
     if any(c.isspace() for c in smiles.strip()):
         raise SerializationError(f"SMILES {_short(smiles)}: contains whitespace")
-    mol = Chem.MolFromSmiles(smiles.strip())
+    with quiet_rdkit():  # a parse failure is reported in the error below; RDKit's own log line is noise
+        mol = Chem.MolFromSmiles(smiles.strip())
     if mol is None:
         raise SerializationError(f"SMILES {_short(smiles)}: RDKit cannot parse it")
     return Chem.MolToSmiles(mol) if canonicalize else smiles.strip()
@@ -112,6 +122,14 @@ def validate_smiles(smiles: str, canonicalize: bool = False) -> str:
 
 def wrap_smiles(smiles: str, canonicalize: bool = False) -> str:
     return _wrap("smiles", validate_smiles(smiles, canonicalize))
+
+
+def smiles_payload(value: object) -> str:
+    return validate_smiles(value)
+
+
+def parse_smiles_payload(payload: str, check_vocabulary: bool = True) -> str:
+    return validate_smiles(payload)
 
 
 # ---------------------------------------------------------------- SELFIES
@@ -122,6 +140,7 @@ FRAGMENT_SEPARATOR = "."  # SELFIES keeps SMILES' dot between fragments; the bas
 
 def split_selfies(selfies: str) -> list[str]:
     """Split a SELFIES string into symbols (and ``.`` fragment separators); raises on anything else."""
+    _require_str(selfies, "SELFIES")
     symbols = _SELFIES_SYMBOL.findall(selfies)
     if "".join(symbols) != selfies or not symbols:
         raise SerializationError(f"SELFIES {_short(selfies)}: not a sequence of [bracketed] symbols")
@@ -159,6 +178,11 @@ def wrap_selfies(
         raise SerializationError("wrap_selfies: give exactly one of selfies= or smiles=")
     if selfies is None:
         selfies = smiles_to_selfies(validate_smiles(smiles, canonicalize=True) if canonicalize else smiles)
+    return _wrap("selfies", selfies_payload(selfies, vocabulary))
+
+
+def selfies_payload(selfies: object, vocabulary: Iterable[str] | None = None) -> str:
+    """``selfies`` if it is a sequence of symbols in ``vocabulary`` (default: the project's)."""
     symbols = split_selfies(selfies)
     allowed = frozenset(vocabulary) if vocabulary is not None else _default_selfies_symbols()
     unknown = sorted({s for s in symbols if s not in allowed and s != FRAGMENT_SEPARATOR})
@@ -166,7 +190,17 @@ def wrap_selfies(
         raise SerializationError(
             f"SELFIES {_short(selfies)}: symbols not in the vocabulary: {', '.join(unknown[:10])}"
         )
-    return _wrap("selfies", selfies)
+    return selfies
+
+
+def parse_selfies_payload(payload: str, check_vocabulary: bool = True) -> str:
+    symbols = split_selfies(payload)
+    if not check_vocabulary:
+        return payload
+    unknown = sorted({s for s in symbols if s != FRAGMENT_SEPARATOR} - _default_selfies_symbols())
+    if unknown:
+        raise SerializationError(f"SELFIES segment {_short(payload)}: unknown tokens {', '.join(unknown[:10])}")
+    return payload
 
 
 def _default_selfies_symbols() -> frozenset[str]:
@@ -203,7 +237,21 @@ def normalize_protein(sequence: str) -> str:
 
 
 def wrap_protein(sequence: str) -> str:
-    return _wrap("protein", "".join(residue_token(c) for c in normalize_protein(sequence)))
+    return _wrap("protein", protein_payload(sequence))
+
+
+def protein_payload(sequence: object) -> str:
+    return "".join(residue_token(c) for c in normalize_protein(sequence))
+
+
+_RESIDUE_TOKEN = re.compile(r"<A ([A-Z])>")
+
+
+def parse_protein_payload(payload: str, check_vocabulary: bool = True) -> str:
+    residues = _RESIDUE_TOKEN.findall(payload)
+    if "".join(residue_token(r) for r in residues) != payload or not residues:
+        raise SerializationError(f"protein segment {_short(payload)}: not a sequence of <A X> tokens")
+    return "".join(residues)
 
 
 def validate_structure_codes(codes: Sequence[int], sequence: str | None = None) -> list[int]:
@@ -233,13 +281,59 @@ def wrap_prot3d(codes: Sequence[int], sequence: str | None = None) -> str:
     return _wrap("prot3d", "".join(structure_token(c) for c in codes))
 
 
+# ASCII only: str.isdigit / int() / \d also take '١٢٣' (Arabic-Indic) or '１２３' (full-width) digits and
+# '1_000', and str.split() splits on Unicode spaces; none of them is a code a user means.
+_ASCII_UINT = re.compile(r"[0-9]+\Z")
+_ASCII_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+def parse_code_list(text: str, what: str = "protein structure codes") -> list[int]:
+    """``"1, 2 3"`` -> [1, 2, 3]: non-negative integers in ASCII digits, separated by ASCII whitespace
+    and/or commas. Every malformed field (empty between commas, non-ASCII digits, sign, other text) is
+    named in one SerializationError; nothing is dropped. The one rule for codes typed as text (``wrap
+    --modality prot3d``, ``{col|prot3d}`` placeholders, ``vq_indices.csv`` code fields)."""
+    _require_str(text, what)
+    if not text.strip(" \t\r\n"):
+        raise SerializationError(f"{what} {_short(text)}: empty")
+    fields: list[str] = []
+    for part in text.split(","):
+        words = [w for w in _ASCII_SPACE.split(part) if w]
+        fields.extend(words or [""])  # an empty field between commas is a field, and malformed
+    bad = [f"field {i} {f!r} " + ("is empty" if not f else "is not an integer in ASCII digits 0-9")
+           for i, f in enumerate(fields, 1) if not _ASCII_UINT.match(f)]
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise SerializationError(f"{what} {_short(text)}: not integers: {'; '.join(bad[:5])}{more}")
+    return [int(f) for f in fields]
+
+
+def prot3d_payload(codes: object) -> str:
+    if isinstance(codes, str):
+        codes = parse_code_list(codes)
+    elif isinstance(codes, (bytes, Mapping)) or not isinstance(codes, Iterable):
+        raise SerializationError(f"protein structure codes {_short(codes)}: expected a list of integers or a "
+                                 f"string of them, got {type(codes).__name__}")
+    return "".join(structure_token(c) for c in validate_structure_codes(codes))
+
+
+_STRUCT_TOKEN = re.compile(r"<S ([0-9]+)>")
+
+
+def parse_prot3d_payload(payload: str, check_vocabulary: bool = True) -> list[int]:
+    codes = [int(c) for c in _STRUCT_TOKEN.findall(payload)]
+    if "".join(structure_token(c) for c in codes) != payload:
+        raise SerializationError(f"protein 3D segment {_short(payload)}: not a sequence of <S n> tokens")
+    return validate_structure_codes(codes)
+
+
 # ---------------------------------------------------------------- molecule 3D (joint tokens)
 
-_JOINT = re.compile(r"\[([^\[\]\s]+) (-?\d+)\]")
+_JOINT = re.compile(r"\[([^\[\]\s]+) (-?[0-9]+)\]")
 
 
 def parse_joint_tokens(struct_sfi: str) -> list[tuple[str, int]]:
     """``[H 3][C 0][Branch1 -1]`` -> [("[H]", 3), ("[C]", 0), ("[Branch1]", -1)]."""
+    _require_str(struct_sfi, "molecule 3D tokens")
     pairs = [(f"[{m.group(1)}]", int(m.group(2))) for m in _JOINT.finditer(struct_sfi)]
     rebuilt = "".join(f"{s[:-1]} {c}]" for s, c in pairs)
     if not pairs or rebuilt != struct_sfi:
@@ -254,36 +348,40 @@ def parse_joint_tokens(struct_sfi: str) -> list[tuple[str, int]]:
     return pairs
 
 
+# mol3d_tokens imports this module (its error, parse_joint_tokens), so it is reached by name, not imported
+_STRUCT_SFI_VALIDATOR = "biomatrix_plugin.modalities.mol3d_tokens:validate_struct_sfi"
+
+
+def check_struct_sfi(struct_sfi: object) -> str:
+    """``struct_sfi`` if it is a bare joint-token string that ``mol3d decode`` accepts: the one check of
+    ``wrap --modality mol3d``, the builders' ``struct_sfi`` and a ``<|mol_3d_start|>`` segment found by
+    :func:`unwrap` (syntax here: no wrapper, no whitespace; grammar and atom count in ``mol3d_tokens``)."""
+    parse_joint_tokens(struct_sfi)
+    table.resolve(_STRUCT_SFI_VALIDATOR)(struct_sfi)
+    return struct_sfi
+
+
 def wrap_mol3d(struct_sfi: str) -> str:
     """Wrap a MolStrucTok joint-token string (see :mod:`biomatrix_plugin.mol3d` to make one)."""
-    parse_joint_tokens(struct_sfi)
-    return _wrap("mol3d", struct_sfi)
+    return _wrap("mol3d", check_struct_sfi(struct_sfi))
+
+
+def mol3d_payload(value: object) -> str:
+    return check_struct_sfi(value)
+
+
+def parse_mol3d_payload(payload: str, check_vocabulary: bool = True) -> str:
+    return check_struct_sfi(payload)
 
 
 def wrap(modality: str, value) -> str:
-    """Dispatch used by the CLI and the LLaMA-Factory formatting."""
-    if modality == "smiles":
-        return wrap_smiles(value)
-    if modality == "selfies":
-        return wrap_selfies(value)
-    if modality == "protein":
-        return wrap_protein(value)
-    if modality == "prot3d":
-        if isinstance(value, str):
-            try:
-                value = [int(v) for v in value.replace(",", " ").split()]
-            except ValueError as exc:
-                raise SerializationError(f"protein structure codes {_short(value)}: not integers ({exc})") from None
-        return wrap_prot3d(value)
-    if modality == "mol3d":
-        return wrap_mol3d(value)
-    raise SerializationError(f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}")
+    """Wrap ``value`` as ``modality`` (an entry of :data:`table.MODALITIES`); used by the CLI and the
+    LLaMA-Factory formatting. A value that modality cannot hold is a SerializationError."""
+    entry = _modality(modality)
+    return entry.wrap_payload(entry.make_payload(value))
 
 
 # ---------------------------------------------------------------- unwrap
-
-_RESIDUE_TOKEN = re.compile(r"<A ([A-Z])>")
-_STRUCT_TOKEN = re.compile(r"<S (\d+)>")
 
 
 @dataclass
@@ -320,37 +418,87 @@ class Unwrapped:
 
 
 def _parse_payload(modality: str, payload: str, check_vocabulary: bool = True) -> object:
-    if modality == "smiles":
-        return validate_smiles(payload)
-    if modality == "selfies":
-        symbols = split_selfies(payload)
-        if not check_vocabulary:
-            return payload
-        unknown = sorted({s for s in symbols if s != FRAGMENT_SEPARATOR} - _default_selfies_symbols())
-        if unknown:
-            raise SerializationError(f"SELFIES segment {_short(payload)}: unknown tokens {', '.join(unknown[:10])}")
-        return payload
-    if modality == "protein":
-        residues = _RESIDUE_TOKEN.findall(payload)
-        if "".join(residue_token(r) for r in residues) != payload or not residues:
-            raise SerializationError(f"protein segment {_short(payload)}: not a sequence of <A X> tokens")
-        return "".join(residues)
-    if modality == "prot3d":
-        codes = [int(c) for c in _STRUCT_TOKEN.findall(payload)]
-        if "".join(structure_token(c) for c in codes) != payload:
-            raise SerializationError(f"protein 3D segment {_short(payload)}: not a sequence of <S n> tokens")
-        return validate_structure_codes(codes)
-    if modality == "mol3d":
-        parse_joint_tokens(payload)
-        return payload
-    raise AssertionError(modality)
+    return table.MODALITIES[modality].parse_payload(payload, check_vocabulary)
 
 
-_BOUNDARY = {}
-for _m, (_s, _e) in CONTROL_TOKENS.items():
-    _BOUNDARY[_s] = (_m, "start")
-    _BOUNDARY[_e] = (_m, "end")
-_BOUNDARY_RE = re.compile("|".join(re.escape(t) for t in _BOUNDARY))
+@dataclass(frozen=True)
+class _Boundaries:
+    """The control tokens of the table: a regex finding any of them, and token -> (modality, is_start)."""
+
+    regex: re.Pattern
+    kind: dict[str, tuple[str, bool]]
+    tokens: tuple[str, ...]
+
+
+def _boundaries() -> _Boundaries:
+    return _boundaries_for(table.boundary_key())
+
+
+@lru_cache(maxsize=4)
+def _boundaries_for(key: tuple[tuple[str, str, str], ...]) -> _Boundaries:
+    kind: dict[str, tuple[str, bool]] = {}
+    for name, start, end in key:
+        kind[start] = (name, True)
+        kind[end] = (name, False)
+    return _Boundaries(re.compile("|".join(re.escape(t) for t in kind)), kind, tuple(kind))
+
+
+class _Scanner:
+    """Walks the control tokens of one text, pairing starts with ends into segments."""
+
+    def __init__(self, text: str, check_vocabulary: bool):
+        self.text, self.check_vocabulary = text, check_vocabulary
+        self.result = Unwrapped()
+        self.pieces: list[str] = []
+        self.cursor = 0
+        self.open_mod: str | None = None
+        self.open_at = 0
+        self.counts: dict[str, int] = {}
+
+    def emit(self, seg: Segment) -> None:
+        self.pieces.append(self.text[self.cursor : seg.start])
+        idx = self.counts.get(seg.modality, 0)
+        self.counts[seg.modality] = idx + 1
+        self.pieces.append("{" + f"{seg.modality}{idx}" + "}")
+        self.cursor = seg.end
+        self.result.segments.append(seg)
+
+    def _open_token(self) -> str:
+        return table.MODALITIES[self.open_mod].start
+
+    def _open_payload(self, until: int) -> str:
+        return self.text[self.open_at + len(self._open_token()) : until]
+
+    def start(self, modality: str, m: re.Match) -> None:
+        if self.open_mod is not None:
+            self.emit(Segment(self.open_mod, self.open_at, m.start(), self._open_payload(m.start()),
+                              error=f"{self._open_token()} not closed before {m.group(0)}"))
+        self.open_mod, self.open_at = modality, m.start()
+
+    def end(self, modality: str, m: re.Match) -> None:
+        if self.open_mod is None:
+            self.emit(Segment(modality, m.start(), m.end(), "", error=f"{m.group(0)} without a matching start"))
+            return
+        payload = self._open_payload(m.start())
+        if modality != self.open_mod:
+            seg = Segment(self.open_mod, self.open_at, m.end(), payload,
+                          error=f"{self._open_token()} closed by {m.group(0)}")
+        else:
+            seg = Segment(modality, self.open_at, m.end(), payload)
+            try:
+                seg.value = _parse_payload(modality, payload, self.check_vocabulary)
+            except SerializationError as exc:
+                seg.error = str(exc)
+        self.emit(seg)
+        self.open_mod = None
+
+    def finish(self) -> Unwrapped:
+        if self.open_mod is not None:
+            self.emit(Segment(self.open_mod, self.open_at, len(self.text), self._open_payload(len(self.text)),
+                              error=f"{self._open_token()} not closed (text ended)"))
+        self.pieces.append(self.text[self.cursor :])
+        self.result.text = "".join(self.pieces)
+        return self.result
 
 
 def unwrap(text: str, check_vocabulary: bool = True) -> Unwrapped:
@@ -359,49 +507,9 @@ def unwrap(text: str, check_vocabulary: bool = True) -> Unwrapped:
 
     ``check_vocabulary=False`` accepts any well-formed SELFIES symbol: counting a corpus to build a new
     vocabulary must see the symbols the current one lacks."""
-    result = Unwrapped()
-    pieces: list[str] = []
-    cursor = 0
-    open_mod: str | None = None
-    open_at = 0
-    counts: dict[str, int] = {}
-
-    def emit(seg: Segment) -> None:
-        nonlocal cursor
-        pieces.append(text[cursor : seg.start])
-        idx = counts.get(seg.modality, 0)
-        counts[seg.modality] = idx + 1
-        pieces.append("{" + f"{seg.modality}{idx}" + "}")
-        cursor = seg.end
-        result.segments.append(seg)
-
-    for m in _BOUNDARY_RE.finditer(text):
-        modality, kind = _BOUNDARY[m.group(0)]
-        if kind == "start":
-            if open_mod is not None:
-                emit(Segment(open_mod, open_at, m.start(), text[open_at + len(CONTROL_TOKENS[open_mod][0]) : m.start()],
-                             error=f"{CONTROL_TOKENS[open_mod][0]} not closed before {m.group(0)}"))
-            open_mod, open_at = modality, m.start()
-            continue
-        if open_mod is None:
-            emit(Segment(modality, m.start(), m.end(), "", error=f"{m.group(0)} without a matching start"))
-            continue
-        payload = text[open_at + len(CONTROL_TOKENS[open_mod][0]) : m.start()]
-        if modality != open_mod:
-            seg = Segment(open_mod, open_at, m.end(), payload,
-                          error=f"{CONTROL_TOKENS[open_mod][0]} closed by {m.group(0)}")
-        else:
-            seg = Segment(modality, open_at, m.end(), payload)
-            try:
-                seg.value = _parse_payload(modality, payload, check_vocabulary)
-            except SerializationError as exc:
-                seg.error = str(exc)
-        emit(seg)
-        open_mod = None
-    if open_mod is not None:
-        start_tok = CONTROL_TOKENS[open_mod][0]
-        emit(Segment(open_mod, open_at, len(text), text[open_at + len(start_tok):],
-                     error=f"{start_tok} not closed (text ended)"))
-    pieces.append(text[cursor:])
-    result.text = "".join(pieces)
-    return result
+    bounds = _boundaries()
+    scanner = _Scanner(text, check_vocabulary)
+    for m in bounds.regex.finditer(text):
+        modality, is_start = bounds.kind[m.group(0)]
+        (scanner.start if is_start else scanner.end)(modality, m)
+    return scanner.finish()

@@ -6,7 +6,8 @@ handled by :mod:`biomatrix_plugin.vocab.vocabulary`.
 
 from __future__ import annotations
 
-# modality -> (start, end, description of start, description of end)
+# modality -> (start token, end token). The modality table (biomatrix_plugin.modalities.table) reads these
+# strings; they are defined here because the vocabulary, one stage upstream, is built from them.
 CONTROL_TOKENS: dict[str, tuple[str, str]] = {
     "smiles": ("<|mol_smi_start|>", "<|mol_smi_end|>"),
     "selfies": ("<|mol_sfi_start|>", "<|mol_sfi_end|>"),
@@ -15,7 +16,9 @@ CONTROL_TOKENS: dict[str, tuple[str, str]] = {
     "prot3d": ("<|prot_3d_start|>", "<|prot_3d_end|>"),
 }
 
-_CONTROL_PHRASES = {
+# modality -> what a segment holds; the control tokens' descriptions ("Begins a ...") embed it, and
+# description-based init (model.extend) tokenizes those descriptions.
+CONTROL_PHRASES: dict[str, str] = {
     "smiles": "molecule SMILES string",
     "selfies": "molecule SELFIES string",
     "mol3d": "molecule 3D structure",
@@ -25,8 +28,8 @@ _CONTROL_PHRASES = {
 
 CONTROL_DESCRIPTIONS: dict[str, str] = {}
 for _m, (_s, _e) in CONTROL_TOKENS.items():
-    CONTROL_DESCRIPTIONS[_s] = f"Begins a {_CONTROL_PHRASES[_m]}"
-    CONTROL_DESCRIPTIONS[_e] = f"Ends a {_CONTROL_PHRASES[_m]}"
+    CONTROL_DESCRIPTIONS[_s] = f"Begins a {CONTROL_PHRASES[_m]}"
+    CONTROL_DESCRIPTIONS[_e] = f"Ends a {CONTROL_PHRASES[_m]}"
 
 # The 26 IUPAC protein letters: 20 standard, plus B J O U X Z.
 RESIDUE_NAMES: dict[str, str] = {
