@@ -260,7 +260,8 @@ def test_unwrap_into_a_closed_pipe_exits_quietly(tmp_path):
     text = "".join(f"p{i} <|prot_aa_start|><A M><A K><|prot_aa_end|> " for i in range(20000))
     (tmp_path / "in.txt").write_text(text)
     biomatrix = Path(sys.executable).parent / "biomatrix"
-    script = f'set -o pipefail; "{biomatrix}" unwrap - < in.txt 2> err.txt | head -1 > out.txt; echo "${{PIPESTATUS[0]}}"'
+    script = (f'set -o pipefail; "{biomatrix}" unwrap - < in.txt 2> err.txt | head -1 > out.txt; '
+              'echo "${PIPESTATUS[0]}"')
     proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert json.loads((tmp_path / "out.txt").read_text())["value"] == "MK"
     assert (tmp_path / "err.txt").read_text() == ""

@@ -62,7 +62,8 @@ def test_registration_reaches_torchrun_workers(tmp_path):
         import llamafactory.data.processor.pretrain as p
         rank = os.environ["RANK"]
         with open(os.path.join(sys.argv[1], f"rank{rank}.txt"), "w") as fh:
-            fh.write(f"{'biomatrix' in c.DATASET_CONVERTERS} {getattr(p.PretrainDatasetProcessor, '_biomatrix_patched', False)}")
+            patched = getattr(p.PretrainDatasetProcessor, '_biomatrix_patched', False)
+            fh.write(f"{'biomatrix' in c.DATASET_CONVERTERS} {patched}")
     """))
     import socket
 
@@ -83,8 +84,8 @@ def test_biomatrix_formatting_serializes_raw_entities():
 
     attr = DatasetAttr(load_from="file", dataset_name="demo", formatting="biomatrix")
     converter = conv.get_dataset_converter("biomatrix", attr, DataArguments())
-    row = {"instruction": "Translate {s|smiles} of {p|protein}", "input": "", "output": "{s|selfies_from_smiles} {{keep}}",
-           "s": "CCO", "p": "MK", "id": "r1"}
+    row = {"instruction": "Translate {s|smiles} of {p|protein}", "input": "",
+           "output": "{s|selfies_from_smiles} {{keep}}", "s": "CCO", "p": "MK", "id": "r1"}
     out = converter(row)
     assert out["_prompt"][0]["content"] == (
         "Translate <|mol_smi_start|>CCO<|mol_smi_end|> of <|prot_aa_start|><A M><A K><|prot_aa_end|>")
@@ -114,7 +115,8 @@ def test_pt_packing_keeps_every_token(extended_tokenizer, tmp_path):
     texts = [json.loads(l)["text"] for l in (tmp_path / "cpt_demo.jsonl").read_text().splitlines()]
     examples = {"_prompt": [[{"role": "user", "content": t}] for t in texts]}
     processor = _pt_processor(extended_tokenizer, cutoff_len=255)
-    expected = [i for t in texts for i in extended_tokenizer(t + extended_tokenizer.eos_token, add_special_tokens=False)["input_ids"]]
+    eos = extended_tokenizer.eos_token
+    expected = [i for t in texts for i in extended_tokenizer(t + eos, add_special_tokens=False)["input_ids"]]
 
     patched = processor.preprocess_dataset(examples)
     assert [i for b in patched["input_ids"] for i in b] == expected  # nothing lost, order kept

@@ -40,7 +40,8 @@ def test_recipe_static(path):
     if cfg.get("deepspeed"):
         ds = json.loads((REPO / cfg["deepspeed"]).read_text())
         assert ds["zero_optimization"]["stage"] in (1, 2, 3)
-    m = re.search(r"Global batch ([\d,]+) = per_device_train_batch_size (\d+) x gradient_accumulation_steps (\d+) x (\d+) GPUs", text)
+    m = re.search(r"Global batch ([\d,]+) = per_device_train_batch_size (\d+) x "
+                  r"gradient_accumulation_steps (\d+) x (\d+) GPUs", text)
     if m:
         total, per_dev, accum, gpus = (int(g.replace(",", "")) for g in m.groups())
         assert per_dev == cfg["per_device_train_batch_size"] and accum == cfg["gradient_accumulation_steps"]

@@ -174,7 +174,8 @@ def violation(edge: Edge) -> str | None:
     if is_command_module(edge.source) and (edge.source, edge.target) in CLI_UPWARD_ALLOWED:
         return None
     direction = "a sibling stage" if RANK[dst] == RANK[src] else "a later stage"
-    return f"{src} may not import {dst} ({direction}: vocab <- modalities <- model|mol3d|protein3d <- corpus <- tasks <- eval)"
+    order = "vocab <- modalities <- model|mol3d|protein3d <- corpus <- tasks <- eval"
+    return f"{src} may not import {dst} ({direction}: {order})"
 
 
 def test_the_walk_sees_the_package():

@@ -56,7 +56,8 @@ def installed(tmp_path_factory) -> dict:
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
                    check=True, timeout=120)
-    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c", purelib],
                                check=True, capture_output=True, text=True).stdout.strip())
     # The test environment is usually itself a venv, so --system-site-packages alone reaches the base
     # interpreter, not torch/rdkit/pip. A plain path line (not site.addsitedir) adds the test environment's

@@ -71,7 +71,8 @@ def generate(model_dir: Path, prompt: str, max_new_tokens: int = 48) -> str:
     return backend.generate([build_messages(prompt)], DecodingConfig.greedy(max_new_tokens))[0].texts[0]
 
 
-def run_demo(workdir: Path, dataset_dir: Path, cpt_steps: int = 40, sft_steps: int = 40, n_molecules: int = 400) -> dict:
+def run_demo(workdir: Path, dataset_dir: Path, cpt_steps: int = 40, sft_steps: int = 40,
+             n_molecules: int = 400) -> dict:
     from biomatrix_plugin.demo.data import write_dataset_dir
     from biomatrix_plugin.modalities.serialization import unwrap, wrap_smiles
     from biomatrix_plugin.model.extend import extend_model
@@ -84,7 +85,8 @@ def run_demo(workdir: Path, dataset_dir: Path, cpt_steps: int = 40, sft_steps: i
     base = build_tiny_base(workdir / "tiny-base")
     _stage(2, "biomatrix extend: add the vocabulary with description-based initialization")
     report = extend_model(base, workdir / "tiny-extended")
-    print(f"added {report.n_added} tokens at ids {report.first_new_id}..{report.last_new_id}; rows {report.rows_before} -> {report.rows_after}")
+    print(f"added {report.n_added} tokens at ids {report.first_new_id}..{report.last_new_id}; "
+          f"rows {report.rows_before} -> {report.rows_after}")
     _stage(3, f"demo corpus: {n_molecules} NCI molecules (SMILES + SELFIES views) + sample proteins -> {dataset_dir}")
     counts = write_dataset_dir(dataset_dir, n_molecules=n_molecules)
     print(f"written {counts.written}, rejected {len(counts.rejected)}")
@@ -92,8 +94,9 @@ def run_demo(workdir: Path, dataset_dir: Path, cpt_steps: int = 40, sft_steps: i
         print(f"  rejected {rid}: {reason}")
     common = dict(dataset_dir=dataset_dir, overwrite_cache="true")
     _stage(4, f"CPT: llamafactory-cli train recipes/smoke/cpt.yaml ({cpt_steps} steps)")
-    cpt = llamafactory_train(REPO / "recipes/smoke/cpt.yaml", workdir / "cpt.log", model_name_or_path=workdir / "tiny-extended",
-                             output_dir=workdir / "cpt", max_steps=cpt_steps, **common)
+    cpt = llamafactory_train(REPO / "recipes/smoke/cpt.yaml", workdir / "cpt.log",
+                             model_name_or_path=workdir / "tiny-extended", output_dir=workdir / "cpt",
+                             max_steps=cpt_steps, **common)
     _stage(5, f"SFT: llamafactory-cli train recipes/smoke/sft.yaml ({sft_steps} steps)")
     sft = llamafactory_train(REPO / "recipes/smoke/sft.yaml", workdir / "sft.log", model_name_or_path=cpt,
                              output_dir=workdir / "sft", max_steps=sft_steps, **common)

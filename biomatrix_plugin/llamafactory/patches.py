@@ -6,7 +6,8 @@
    the tail that does not fill a ``cutoff_len`` block, losing up to cutoff_len-1 tokens per batch. The
    patched processor keeps that tail as one shorter block; the collator pads it, and because the
    extended tokenizer's pad token is distinct from eos (see :mod:`.extend`), padding is masked while the
-   document separators stay in the loss. ``BIOMATRIX_PT_KEEP_REMAINDER=0`` (read when the patch is applied) keeps stock behaviour.
+   document separators stay in the loss. ``BIOMATRIX_PT_KEEP_REMAINDER=0`` (read when the patch is applied)
+   keeps stock behaviour.
 3. SFT: 0.9.5 silently truncates examples longer than ``cutoff_len`` (with ``neat_packing`` as without);
    a cut response teaches the model to stop mid-molecule. The plugin counts truncated examples per map
    batch and logs them as a warning (truncation itself is unchanged), so nothing is lost unreported.
