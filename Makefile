@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEPS_HASH := $(shell cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+# the dependency declarations only: setup.cfg and pyproject's [build-system] (not its ruff/pytest settings)
+DEPS_HASH := $(shell { cat setup.cfg; sed -n '/^\[build-system\]/,/^\[tool/p' pyproject.toml; } | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.biomatrix-deps-$(DEPS_HASH)
 RECIPE_CPT ?= recipes/cpt_4b.yaml
 RECIPE_SFT ?= recipes/sft_4b.yaml
@@ -16,7 +17,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Full dependency install only when the content of setup.cfg/pyproject.toml changed (a hash, not file
+# Full dependency install only when the dependency declarations changed (a hash, not file
 # times: a fresh clone is always newer than a shared venv); otherwise just (re)point the editable install
 # at this checkout and (re)write the LLaMA-Factory hook.
 install: | $(BIN)/python
