@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
+
+from biomatrix_plugin.errors import USER_ERROR_EXIT, BioMatrixError, ConfigError
+
+
+class CardNotFoundError(ConfigError):
+    """A card reference that is neither a card file nor a card name in the registry."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 shards, 0 workers or a checkpoint every 0 records cannot work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
 
 
 def _resolve_card(ref: str, registry: str | None):
@@ -16,33 +34,32 @@ def _resolve_card(ref: str, registry: str | None):
     for p in card_paths(registry):
         if p.stem == ref:
             return load_card(p)
-    raise SystemExit(f"card {ref!r}: neither a .yaml file nor a card name in {registry or 'data_registry'}/cards")
+    raise CardNotFoundError(f"card {ref!r}: neither a .yaml file nor a card name in "
+                            f"{registry or 'data_registry'}/cards")
+
+
+def _build_one(card, args):
+    from biomatrix_plugin.corpus.build import build_card
+
+    settings = {"data_root": args.data_root, "n_shards": args.shards, "checkpoint_every": args.checkpoint_every,
+                "force": args.force, "output_format": args.format}
+    if args.engine == "ray":
+        from biomatrix_plugin.corpus.ray_engine import build_card_with_ray
+
+        return build_card_with_ray(card, args.out, workers=args.workers, **settings)
+    return build_card(card, args.out, workers=args.workers, progress=not args.no_progress, **settings)
 
 
 def _build(args) -> int:
-    from biomatrix_plugin.corpus.build import BuildConfigError, build_card
-    from biomatrix_plugin.corpus.registry import CardError
-
-    try:
-        cards = [_resolve_card(ref, args.registry) for ref in args.cards]
-    except CardError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    cards = [_resolve_card(ref, args.registry) for ref in args.cards]  # every card is valid before any build
     status = 0
     for card in cards:
         try:
-            if args.engine == "ray":
-                from biomatrix_plugin.corpus.ray_engine import build_card_with_ray
-
-                manifest = build_card_with_ray(card, args.out, args.data_root, args.shards, args.workers,
-                                               args.checkpoint_every, args.force, output_format=args.format)
-            else:
-                manifest = build_card(card, args.out, args.data_root, args.shards, args.workers,
-                                      args.checkpoint_every, args.force, progress=not args.no_progress,
-                                      output_format=args.format)
-        except (BuildConfigError, FileNotFoundError, ImportError) as exc:
-            print(f"{card.name}: {exc}", file=sys.stderr)
-            status = 1
+            manifest = _build_one(card, args)
+        except BioMatrixError as exc:
+            # the other cards still build; each failure is one line, and the exit status says it
+            print(f"error: {card.name}: {exc}", file=sys.stderr)
+            status = USER_ERROR_EXIT
             continue
         t = manifest["totals"]
         print(f"{card.name}: {t['records']} records -> {t['written']} instances written, {t['rejected']} rejected "
@@ -69,12 +86,12 @@ def _stats(args) -> int:
 
 
 def _check(args) -> int:
-    from biomatrix_plugin.corpus.registry import check_registry, write_dataset_info
+    from biomatrix_plugin.corpus.registry import CardError, check_registry, write_dataset_info
 
     if args.write:
         try:
             path = write_dataset_info(args.registry)
-        except Exception as exc:  # CardError lists every problem; show it rather than a traceback
+        except CardError as exc:  # it lists every problem, one per line
             print(f"cannot generate dataset_info.json:\n{exc}", file=sys.stderr)
             return 1
         print(f"wrote {path}")
@@ -137,7 +154,7 @@ def _list(args) -> int:
         try:
             c = load_card(p)
             print(f"  {c.name:28s} {c.category:13s} {c.builder:22s} weight={c.sampling_weight}")
-        except Exception as exc:
+        except BioMatrixError as exc:  # an invalid card is listed as such; the others still show
             print(f"  {p.name}: INVALID ({str(exc).splitlines()[0]})")
     return 0
 
@@ -150,15 +167,15 @@ def register(subparsers) -> None:
     b = sub.add_parser("build", help="build cards into sharded JSONL with rejects and a manifest (resumable)")
     b.add_argument("cards", nargs="+", help="card files or card names in the registry")
     b.add_argument("--out", required=True, help="output directory")
-    b.add_argument("--shards", type=int, default=1)
-    b.add_argument("--workers", type=int, default=1, help="local processes (or Ray CPUs with --engine ray)")
+    b.add_argument("--shards", type=positive_int, default=1)
+    b.add_argument("--workers", type=positive_int, default=1, help="local processes (or Ray CPUs with --engine ray)")
     b.add_argument("--engine", choices=["local", "ray"], default="local")
     b.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl",
                    help="output files: JSONL (default) or parquet (column text; converted per finished shard)")
     b.add_argument("--data-root", default=None,
                    help="where input.path patterns are resolved (default $BIOMATRIX_DATA_ROOT, else the card's folder)")
     b.add_argument("--registry", default=None, help="registry directory (default data_registry/)")
-    b.add_argument("--checkpoint-every", type=int, default=1000, help="records between shard checkpoints")
+    b.add_argument("--checkpoint-every", type=positive_int, default=1000, help="records between shard checkpoints")
     b.add_argument("--force", action="store_true", help="discard an existing build of these cards in --out")
     b.add_argument("--no-progress", action="store_true")
     b.add_argument("--stats", action="store_true", help="write the statistics report and PNG afterwards")

@@ -100,7 +100,9 @@ def test_resuming_a_shard_whose_output_was_deleted_or_cut_is_refused(tmp_path, d
     out = tmp_path / "out"
     with pytest.raises(BuildInterrupted):
         build_card(card("fx_pubchem_sdf"), out, n_shards=2, checkpoint_every=2, progress=False, stop_after=5)
-    part = out / "fx_pubchem_sdf" / "part-00000-of-00002.jsonl"
+    # an unfinished shard is staged under _build/; the dataset folder holds whole shards only
+    assert not (out / "fx_pubchem_sdf" / "part-00000-of-00002.jsonl").exists()
+    part = out / "_build" / "fx_pubchem_sdf" / "part-00000-of-00002.jsonl"
     state = json.loads((out / "_build" / "fx_pubchem_sdf" / "state-00000.json").read_text())
     assert state["data_bytes"] > 0 and part.stat().st_size >= state["data_bytes"]
     if damage == "delete":
@@ -163,7 +165,8 @@ def test_a_changed_side_table_refuses_to_resume_without_force(tmp_path):
         build_card(load_card(data / "card.yaml"), out, n_shards=1, checkpoint_every=1, progress=False, stop_after=2)
     table = data / "interleaved_entities.jsonl"
     before = table.read_text()
-    table.write_text(before.replace('"CC(=O)OC1=CC=CC=C1C(=O)O"', '"CC(=O)OC1=CC=CC=C1C(=O)OC"'))  # aspirin's methyl ester
+    # aspirin's methyl ester
+    table.write_text(before.replace('"CC(=O)OC1=CC=CC=C1C(=O)O"', '"CC(=O)OC1=CC=CC=C1C(=O)OC"'))
     assert table.read_text() != before
     with pytest.raises(BuildConfigError, match="different settings"):
         build_card(load_card(data / "card.yaml"), out, n_shards=1, checkpoint_every=1, progress=False)
@@ -193,7 +196,8 @@ def test_the_selfies_vocabulary_a_card_selects_is_part_of_the_fingerprint(tmp_pa
         assert entry["param"] == "selfies_vocabulary" and entry["file"] == str(tmp_path / name)
         sums.append(entry["sha256"])
     assert sums[0] != sums[1]
-    assert side_table_checksums({"builder": {"name": "molecule", "params": {"selfies_vocabulary": "open"}}}, tmp_path) == []
+    open_card = {"builder": {"name": "molecule", "params": {"selfies_vocabulary": "open"}}}
+    assert side_table_checksums(open_card, tmp_path) == []
 
 
 def test_output_file_name_decides_the_folder_the_build_writes(tmp_path):
@@ -267,7 +271,8 @@ def test_stats_with_the_extended_tokenizer_count_exactly(tmp_path, tiny_extended
     report = compute_stats(out, tiny_extended_model)
     tok = AutoTokenizer.from_pretrained(tiny_extended_model)
     for name, d in report["datasets"].items():
-        texts = [json.loads(l)["text"] for p in sorted((out / name).glob("*.jsonl")) for l in p.read_text().splitlines()]
+        texts = [json.loads(line)["text"] for p in sorted((out / name).glob("*.jsonl"))
+                 for line in p.read_text().splitlines()]
         whole = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
         assert d["tokens"] == whole, name  # piecewise counting = tokenizing the whole instance
         assert d["instances"] == len(texts)
@@ -317,7 +322,8 @@ def test_same_named_inputs_in_different_folders_get_their_own_seeds_and_traceabl
         out = tmp_path / mount / "out"
         m = build_card(load_card(tmp_path / mount / "card.yaml"), out, data_root=root, n_shards=1, progress=False)
         lines = (out / "fx_pubchem_csv" / "part-00000-of-00001.jsonl").read_text().splitlines()
-        rejects = [json.loads(l) for l in (out / "_build" / "fx_pubchem_csv" / "rejects.jsonl").read_text().splitlines()]
+        rejects_file = out / "_build" / "fx_pubchem_csv" / "rejects.jsonl"
+        rejects = [json.loads(line) for line in rejects_file.read_text().splitlines()]
         outputs[mount] = (lines, rejects, m["inputs"])
     lines, rejects, inputs = outputs["mnt_a"]
     assert len(lines) == 12  # 6 accepted rows per copy, dump1's first
@@ -368,14 +374,16 @@ def test_sigkill_mid_build_then_rerun_gives_byte_identical_output(tmp_path):
     rng = random.Random(0)
     with open(data / "big.fasta", "w") as fh:
         for i in range(30000):
-            fh.write(f">S{i}\n" + "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(rng.randrange(50, 400))) + "\n")
+            residues = "".join(rng.choice("ACDEFGHIKLMNPQRSTVWY") for _ in range(rng.randrange(50, 400)))
+            fh.write(f">S{i}\n{residues}\n")
     c = {"name": "killme", "category": "protein", "source": {"name": "synthetic"}, "license": "CC0",
          "input": {"format": "fasta", "path": "big.fasta"}, "builder": {"name": "fasta_sequence"}}
     (data / "card.yaml").write_text(yaml.safe_dump(c))
     cli = [sys.executable, "-m", "biomatrix_plugin.cli", "data", "build", str(data / "card.yaml"), "--shards", "2",
            "--checkpoint-every", "500", "--no-progress"]
     subprocess.run(cli + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
-    proc = subprocess.Popen(cli + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cli + ["--out", str(tmp_path / "killed")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     state = tmp_path / "killed" / "_build" / "killme" / "state-00000.json"
     deadline = time.time() + 60
     while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["consumed"] >= 2000):
