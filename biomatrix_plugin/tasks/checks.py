@@ -1,0 +1,124 @@
+"""``biomatrix tasks check`` beyond the schema: metric names and options against a metric table handed in by
+the caller (the task layer may not import eval; the CLI looks the registry up by name), prompts rendered and
+tokenized with a real tokenizer, and the paper numbers against ``eval/cards/paper_results.yaml``.
+
+Each check returns problem lines (``task file <path>: <key>: <message>``); an empty list means it passed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping
+
+from biomatrix_plugin.tasks.converters import Example
+from biomatrix_plugin.tasks.entities import Molecule
+from biomatrix_plugin.tasks.render import RenderSpec, render
+from biomatrix_plugin.tasks.spec import Task
+
+# a metric name -> a function that validates an options mapping (raises with a message) or None if unknown
+MetricLookup = Callable[[str], Callable[[Mapping[str, Any]], Any] | None]
+
+
+def metric_options(options: Mapping[str, Any], variant: str) -> dict:
+    """The options of one variant's run: the value ``"{variant}"`` stands for the variant's name."""
+    return {k: (variant if v == "{variant}" else v) for k, v in options.items()}
+
+
+def check_metrics(tasks: Iterable[Task], lookup: MetricLookup) -> list[str]:
+    problems = []
+    for task in tasks:
+        if "eval" not in task.data:
+            continue
+        for i, metric in enumerate(task["eval"]["metrics"]):
+            where = f"task file {task.path}: eval.metrics[{i}]"
+            validate = lookup(metric["name"])
+            if validate is None:
+                problems.append(f"{where}.name: unknown metric {metric['name']!r} (see `biomatrix eval metric --list`)")
+                continue
+            for variant in task.variants:
+                try:
+                    validate(metric_options(metric.get("options", {}), variant))
+                except ValueError as exc:  # the registry's EvalInputError is a ValueError
+                    problems.append(f"{where}.options ({variant}): {exc}")
+    return problems
+
+
+# one representative value per field kind, to render every template of every variant
+_SAMPLES = {"molecule": "CC(=O)Oc1ccccc1C(=O)O", "text": "The molecule is a benzoic acid ester.",
+            "iupac": "2-acetyloxybenzoic acid", "formula": "C9H8O4", "number": 1.25}
+
+
+def sample_example(task: Task) -> Example:
+    def value(kind: str, labels=None):
+        if kind == "molecule":
+            return Molecule(_SAMPLES["molecule"], "sample")
+        if kind == "label":
+            return next(iter(labels))
+        return _SAMPLES[kind]
+
+    response = task["response"]
+    out = value(response["kind"], response.get("labels"))
+    target = "Hepatobiliary disorders" if "{target}" in task.prompts[0] else None
+    raw_in = _SAMPLES.get(task["input"]["kind"], "x")
+    return Example(value(task["input"]["kind"]), out, str(raw_in), out if not isinstance(out, Molecule) else
+                   out.smiles, target)
+
+
+def sample_rows(task: Task, split: str = "train") -> Iterable[tuple[str, int, dict]]:
+    """(variant, template index, row) for every template and variant of ``task``."""
+    spec = RenderSpec(task.id, task.prompts, dict(task["response"]), task.variants)
+    example = sample_example(task)
+    for variant in task.variants:
+        for index in range(len(task.prompts)):
+            yield variant, index, render(spec, example, variant, index, split)
+
+
+def check_prompts(tasks: Iterable[Task], tokenizer, max_tokens: int = 2048) -> list[str]:
+    """Every template of every variant renders, its prompt + answer fits ``max_tokens``, and tokenizing the
+    row keeps every modality control token as one token and decodes back to the same text."""
+    from biomatrix_plugin.vocab.tokens import CONTROL_TOKENS
+
+    control = {tok: tokenizer.convert_tokens_to_ids(tok) for pair in CONTROL_TOKENS.values() for tok in pair}
+    missing = [tok for tok, i in control.items() if i is None or i == tokenizer.unk_token_id]
+    if missing:
+        return [f"tokenizer has no {missing[0]} token: pass the extended tokenizer (biomatrix extend)"]
+    problems = []
+    for task in tasks:
+        for variant, index, row in sample_rows(task):
+            where = f"task file {task.path}: prompts[{index}] ({variant})"
+            text = "\n".join(part for part in (row["instruction"], row["input"], row["output"]) if part)
+            ids = tokenizer.encode(text, add_special_tokens=False)
+            if len(ids) > max_tokens:
+                problems.append(f"{where}: {len(ids)} tokens with a sample answer, over {max_tokens}")
+            for tok, tok_id in control.items():
+                if text.count(tok) != ids.count(tok_id):
+                    problems.append(f"{where}: {tok} is not kept as one token")
+            if tokenizer.decode(ids) != text:
+                problems.append(f"{where}: tokenizing and decoding the row does not give it back")
+    return problems
+
+
+def check_paper(tasks: Iterable[Task], published: Mapping[str, Any]) -> list[str]:
+    """The task files' ``paper`` blocks against paper_results.yaml's entries (one copy until eval generates
+    that file from the task files)."""
+    by_task = {entry["task"]: entry for entry in published.get("tasks", [])}
+    problems = []
+    for task in tasks:
+        if "paper" not in task.data or task.id not in by_task:
+            continue
+        theirs, ours = by_task[task.id], task["paper"]
+        for key in ("table", "unit", "results"):
+            if theirs.get(key) != ours.get(key):
+                problems.append(f"task file {task.path}: paper.{key}: {ours.get(key)!r} differs from "
+                                f"paper_results.yaml's {theirs.get(key)!r}")
+    return problems
+
+
+def prompt_choice_counts(task: Task, n: int, seed: int = 0) -> list[int]:
+    """How often each template is drawn over ``n`` keyed streams (for docs and tests of uniformity)."""
+    from biomatrix_plugin.corpus.compose import keyed_rng
+
+    counts = [0] * len(task.prompts)
+    for i in range(n):
+        counts[keyed_rng(seed, task.id, "sample", i).randrange(len(task.prompts))] += 1
+    return counts
+

@@ -1,0 +1,146 @@
+"""The values a converter reads out of a raw row, checked once and rendered per notation variant.
+
+A molecule is parsed and canonicalised by RDKit exactly once (:func:`molecule`); its SMILES and SELFIES
+are both derived from that canonical form, so the ``smiles`` and ``selfies`` variants of a row show the same
+molecule. Every failure is a :class:`~biomatrix_plugin.corpus.records.RecordRejected` whose message is the
+reject reason (which field, which value, why).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.io import quiet_rdkit
+from biomatrix_plugin.modalities.serialization import (
+    SerializationError,
+    check_free_text,
+    check_smiles_size,
+    split_selfies,
+    wrap_selfies,
+    wrap_smiles,
+)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class Molecule:
+    """RDKit's canonical SMILES of one entity; its SELFIES is computed on first use and kept."""
+
+    smiles: str
+    where: str
+    _selfies: str | None = field(default=None, repr=False)
+
+    @property
+    def selfies(self) -> str:
+        if self._selfies is None:
+            import selfies as sf
+
+            try:
+                self._selfies = sf.encoder(self.smiles, strict=True)
+            except Exception as exc:  # selfies raises EncoderError (or a bare Exception subclass) with the reason
+                detail = " ".join(str(exc).split())
+                raise RecordRejected(f"{self.where}: SMILES {_short(self.smiles)}: SELFIES cannot express it "
+                                     f"({detail})") from None
+        return self._selfies
+
+    def payload(self, notation: str) -> str:
+        return self.selfies if notation == "selfies" else self.smiles
+
+    def wrapped(self, notation: str, vocabulary: frozenset[str] | None = None) -> str:
+        """The wrapped segment in ``notation``; ``vocabulary`` None = any SELFIES symbol."""
+        try:
+            if notation == "selfies":
+                allowed = vocabulary if vocabulary is not None else split_selfies(self.selfies)
+                return wrap_selfies(self.selfies, vocabulary=allowed)
+            return wrap_smiles(self.smiles)
+        except SerializationError as exc:
+            raise RecordRejected(f"{self.where}: {exc}") from None
+
+
+def molecule(value: Any, where: str) -> Molecule:
+    """Parse a SMILES (``.`` joins the components of a reaction side) and canonicalise it once."""
+    from rdkit import Chem
+
+    if not isinstance(value, str) or not value.strip():
+        raise RecordRejected(f"{where}: empty molecule field")
+    smiles = value.strip()
+    if any(c.isspace() for c in smiles):
+        raise RecordRejected(f"{where}: SMILES {_short(smiles)} contains whitespace")
+    try:
+        check_smiles_size(smiles)
+    except SerializationError as exc:
+        raise RecordRejected(f"{where}: {exc}") from None
+    with quiet_rdkit():  # the reason goes to the rejects file; RDKit's own log line would be noise
+        mol = Chem.MolFromSmiles(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise RecordRejected(f"{where}: SMILES {_short(smiles)}: RDKit cannot parse it")
+    return Molecule(Chem.MolToSmiles(mol), where)
+
+
+def text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RecordRejected(f"{where}: empty text field")
+    try:
+        return check_free_text(" ".join(value.split()), where)
+    except SerializationError as exc:
+        raise RecordRejected(str(exc)) from None
+
+
+_FORMULA = re.compile(r"[A-Z][A-Za-z0-9().+\-\[\]*·]*")
+
+
+def formula(value: Any, where: str) -> str:
+    value = text(value, where)
+    if not _FORMULA.fullmatch(value):
+        raise RecordRejected(f"{where}: {_short(value)} is not a molecular formula")
+    return value
+
+
+def number(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise RecordRejected(f"{where}: {_short(value)} is not a number")
+    try:
+        result = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise RecordRejected(f"{where}: {_short(value)} is not a number") from None
+    if not math.isfinite(result):
+        raise RecordRejected(f"{where}: {_short(value)} is not a finite number")
+    return result
+
+
+def label(value: Any, labels: Mapping[str, str], where: str) -> str:
+    """The raw label's key in ``labels`` (matched as written, then case-insensitively; JSON booleans read as
+    true/false)."""
+    raw = ("true" if value else "false") if isinstance(value, bool) else value
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or not raw.strip():
+        raise RecordRejected(f"{where}: empty label")
+    raw = raw.strip()
+    if raw in labels:
+        return raw
+    folded = {k.lower(): k for k in labels}
+    if raw.lower() in folded:
+        return folded[raw.lower()]
+    raise RecordRejected(f"{where}: label {_short(raw)} is outside the label set ({', '.join(labels)})")
+
+
+def read(kind: str, value: Any, where: str, labels: Mapping[str, str] | None = None):
+    """One field of ``kind`` (the task file's ``input.kind`` / ``response.kind``)."""
+    if kind == "molecule":
+        return molecule(value, where)
+    if kind == "number":
+        return number(value, where)
+    if kind == "label":
+        return label(value, labels or {}, where)
+    if kind == "formula":
+        return formula(value, where)
+    return text(value, where)  # text, iupac
