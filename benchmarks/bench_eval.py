@@ -17,17 +17,19 @@ from pathlib import Path
 
 
 def load_smiles(n: int) -> list[str]:
-    from rdkit import Chem, RDConfig, RDLogger
+    from rdkit import Chem, RDConfig
 
-    RDLogger.DisableLog("rdApp.*")
+    from biomatrix_plugin.io import quiet_rdkit
+
     path = Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi"
     out = []
-    for line in path.read_text().splitlines():
-        smi = line.split()[0]
-        if Chem.MolFromSmiles(smi) is not None:
-            out.append(smi)
-        if len(out) >= n:
-            break
+    with quiet_rdkit():
+        for line in path.read_text().splitlines():
+            smi = line.split()[0]
+            if Chem.MolFromSmiles(smi) is not None:
+                out.append(smi)
+            if len(out) >= n:
+                break
     return out
 
 
@@ -115,7 +117,8 @@ def main() -> None:
         steps = rs.normal(size=(150, 3))
         x = np.cumsum(3.8 * steps / np.linalg.norm(steps, axis=1, keepdims=True), axis=0)
         chains.append((x + rs.normal(scale=1.0, size=x.shape), x))
-    t_ours, ours = timed(lambda: compute("tm_score", [p.tolist() for p, _ in chains], [r.tolist() for _, r in chains]).value)
+    tm_preds, tm_refs = [p.tolist() for p, _ in chains], [r.tolist() for _, r in chains]
+    t_ours, ours = timed(lambda: compute("tm_score", tm_preds, tm_refs).value)
     t_base, base = timed(lambda: float(np.mean([residue_tm(p, r) for p, r in chains])))
     rows.append(("TM-score TM-align vs residue-matched (20 x 150 res)", t_ours, t_base, abs(ours - base)))
 
@@ -126,7 +129,8 @@ def main() -> None:
 
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     t_ours, ours = timed(lambda: compute("rouge_l", sentences, refs).value)
-    t_base, base = timed(lambda: float(np.mean([scorer.score(r, p)["rougeL"].fmeasure for p, r in zip(sentences, refs)])))
+    t_base, base = timed(lambda: float(np.mean([scorer.score(r, p)["rougeL"].fmeasure
+                                                for p, r in zip(sentences, refs)])))
     rows.append(("ROUGE-L (300 sentences)", t_ours, t_base, abs(ours - base)))
 
     print(f"{'metric':54s} {'ours (s)':>9s} {'baseline (s)':>13s} {'speed ratio':>12s} {'|diff|':>9s}")

@@ -1,10 +1,17 @@
-"""``biomatrix eval`` sub-commands: metric, report, generate."""
+"""``biomatrix eval`` sub-commands: metric, report, generate.
+
+Every user mistake raises a :class:`~biomatrix_plugin.errors.BioMatrixError` (``EvalInputError``,
+``GenerationError``, io's ``InputFileError``); ``biomatrix_plugin.cli.main`` prints it as one ``error:`` line
+and exits 2. Option values that cannot work are refused by argparse (the type functions of ``cli_types``).
+"""
 
 from __future__ import annotations
 
 import json
-import sys
+import math
 from pathlib import Path
+
+from biomatrix_plugin.cli_types import non_negative_int, positive_float, positive_int, unit_interval_float
 
 
 def register(subparsers) -> None:
@@ -20,12 +27,13 @@ def register(subparsers) -> None:
     m.add_argument("--option", action="append", metavar="K=V", help="metric option, repeatable")
     m.add_argument("--field", help="JSONL object field to read (default: prediction/output/reference/...)")
     m.add_argument("--ref-field", help="JSONL field for --ref/--train when it differs from --field")
-    m.add_argument("--out", help="also write the result JSON here (for `biomatrix eval report`)")
-    m.add_argument("--task", help="task id recorded in --out, matching eval/paper_results.yaml")
-    m.add_argument("--variant", help="variant recorded in --out (e.g. smiles, selfies)")
+    m.add_argument("--out", help="also write the result JSON to this file (for `biomatrix eval report`)")
+    m.add_argument("--task", help="task id recorded in --out, one of eval/paper_results.yaml's tasks")
+    m.add_argument("--variant", help="variant recorded in --out (e.g. smiles, selfies); default: the task's default")
     m.add_argument("--report-as", metavar="NAME",
                    help="paper metric name recorded in --out when the paper names this number differently "
-                        "(e.g. validity of the strict MolOpt run: validity_strict)")
+                        "(e.g. validity of the strict MolOpt run: validity_strict); only names the metric "
+                        "really computes are accepted")
     m.set_defaults(func=_metric)
 
     r = sub.add_parser("report", help="Markdown table + PNG of results next to BioMatrix-4B's published numbers")
@@ -41,72 +49,119 @@ def register(subparsers) -> None:
     g.add_argument("--out", required=True, help="output JSONL: prompt id, raw texts, unwrapped values")
     g.add_argument("--backend", default="hf", choices=("hf", "vllm"))
     g.add_argument("--mode", default="greedy", choices=("greedy", "sample"))
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--n", type=int, default=1, help="samples per prompt (sample mode only; greedy refuses n > 1)")
-    g.add_argument("--max-new-tokens", type=int, default=2048, help="as the model card; SFT max length is 2048")
-    g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=positive_float, default=1.0, help="sample mode (> 0)")
+    g.add_argument("--top-p", type=unit_interval_float(open_low=True), default=1.0,
+                   help="nucleus sampling mass in (0, 1], sample mode (the report samples with 1.0)")
+    g.add_argument("--n", type=positive_int, default=1,
+                   help="samples per prompt (sample mode only; greedy refuses n > 1)")
+    g.add_argument("--max-new-tokens", type=positive_int, default=2048,
+                   help="as the model card; SFT max length is 2048")
+    g.add_argument("--batch-size", type=positive_int, default=8)
+    g.add_argument("--seed", type=non_negative_int, default=0)
     g.add_argument("--device", default=None, help="hf backend: cpu, cuda, ... (default: cuda if available)")
     g.set_defaults(func=_generate)
 
     ev.set_defaults(func=lambda args: (ev.print_help(), 2)[1])
 
 
+def _print_list() -> int:
+    from biomatrix_plugin.eval.registry import list_metrics
+
+    for spec in list_metrics():
+        arrow = "higher" if spec.higher_is_better else "lower"
+        opts = f" [options: {', '.join(spec.options)}]" if spec.options else ""
+        print(f"{spec.name:14s} {spec.family:9s} {spec.inputs:16s} {arrow}-is-better  {spec.definition}{opts}")
+    return 0
+
+
+def _check_out(out: str) -> Path:
+    """--out must be a file path whose folder exists or can be made; checked before any scoring."""
+    from biomatrix_plugin.eval.spec import EvalInputError
+
+    path = Path(out)
+    if path.is_dir():
+        raise EvalInputError(f"--out {out}: is a directory; give the result file's path (e.g. {path / 'result.json'})")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission
+        raise EvalInputError(f"--out {out}: cannot create its folder {path.parent} ({exc.strerror})") from None
+    return path
+
+
+def _check_paper_names(args, spec, options: dict) -> tuple[str | None, str | None]:
+    """--task/--variant/--report-as name a real paper row (checked before scoring); returns (task, variant)."""
+    if not (args.task or args.variant or args.report_as):
+        return args.task, args.variant
+    from biomatrix_plugin.eval.report import check_report_as, load_paper, resolve_task
+    from biomatrix_plugin.eval.spec import EvalInputError
+
+    if args.variant and not args.task:
+        raise EvalInputError("--variant needs --task (a variant is one of a task's)")
+    variant = None
+    if args.task:
+        _, variant = resolve_task(args.task, args.variant, load_paper(), "--task/--variant")
+    if args.report_as:
+        check_report_as(spec.name, args.report_as, options, spec.name)
+    return args.task, variant
+
+
+def _read_inputs(args, spec):
+    from biomatrix_plugin.eval.io import read_items
+    from biomatrix_plugin.eval.spec import EvalInputError
+
+    preds = read_items(args.pred, args.field)
+    ref_field = args.ref_field or args.field
+    refs = read_items(args.ref, ref_field) if args.ref else None
+    train = read_items(args.train, ref_field) if args.train else None
+    if spec.inputs == "set" and args.ref:
+        raise EvalInputError(f"metric {spec.name} scores a generated set alone; --ref is not used")
+    if spec.inputs != "paired" and any(isinstance(p, list) for p in preds):
+        # n samples per prompt (eval generate's "texts"): a generated set is all of them
+        preds = [x for p in preds for x in (p if isinstance(p, list) else [p])]
+    if args.train and not spec.needs_train:
+        raise EvalInputError(f"metric {spec.name} does not use a training set; --train is not used")
+    return preds, refs, train
+
+
 def _metric(args) -> int:
-    from biomatrix_plugin.eval.io import parse_option_pairs, read_items
-    from biomatrix_plugin.eval.registry import EvalInputError, compute, get_metric, list_metrics
+    from biomatrix_plugin.eval.io import parse_option_pairs
+    from biomatrix_plugin.eval.registry import compute, get_metric
+    from biomatrix_plugin.eval.spec import EvalInputError
+    from biomatrix_plugin.io import atomic_write
 
     if args.list:
-        for spec in list_metrics():
-            arrow = "higher" if spec.higher_is_better else "lower"
-            opts = f" [options: {', '.join(spec.options)}]" if spec.options else ""
-            print(f"{spec.name:14s} {spec.family:9s} {spec.inputs:16s} {arrow}-is-better  {spec.definition}{opts}")
-        return 0
+        return _print_list()
     if not args.name:
-        print("biomatrix eval metric: give a metric NAME or --list", file=sys.stderr)
-        return 2
-    try:
-        spec = get_metric(args.name)
-        if not args.pred:
-            raise EvalInputError("--pred is required")
-        preds = read_items(args.pred, args.field)
-        ref_field = args.ref_field or args.field
-        refs = read_items(args.ref, ref_field) if args.ref else None
-        train = read_items(args.train, ref_field) if args.train else None
-        if spec.inputs == "set" and args.ref:
-            raise EvalInputError(f"metric {spec.name} scores a generated set alone; --ref is not used")
-        if spec.inputs != "paired" and any(isinstance(p, list) for p in preds):
-            # n samples per prompt (eval generate's "texts"): a generated set is all of them
-            preds = [x for p in preds for x in (p if isinstance(p, list) else [p])]
-        if args.train and not spec.needs_train:
-            raise EvalInputError(f"metric {spec.name} does not use a training set; --train is not used")
-        result = compute(args.name, preds, refs, train, **parse_option_pairs(args.option))
-    except EvalInputError as exc:
-        print(f"biomatrix eval metric: {exc}", file=sys.stderr)
-        return 2
+        raise EvalInputError("eval metric: give a metric NAME or --list")
+    spec = get_metric(args.name)
+    if not args.pred:
+        raise EvalInputError("--pred is required")
+    raw_options = parse_option_pairs(args.option)
+    options = spec.parse_options(raw_options)
+    task, variant = _check_paper_names(args, spec, options)
+    out_path = _check_out(args.out) if args.out else None
+    preds, refs, train = _read_inputs(args, spec)
+    result = compute(args.name, preds, refs, train, **raw_options)
     out = result.to_dict()
-    if args.task or args.variant:
-        out.update({"task": args.task, "variant": args.variant})
+    if task or variant:
+        out.update({"task": task, "variant": variant})
     if args.report_as:
         out["report_as"] = args.report_as
+    # the options the number was computed with: the report checks report_as against them (strict JSON: an
+    # unset float option such as threshold_logp=nan is written as null)
+    out["options"] = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in options.items()}
     out["files"] = {"pred": args.pred, "ref": args.ref, "train": args.train}
     text = json.dumps(out)
     print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    if out_path is not None:
+        atomic_write(out_path, text + "\n")
     return 0
 
 
 def _report(args) -> int:
-    from biomatrix_plugin.eval.registry import EvalInputError
     from biomatrix_plugin.eval.report import write_report
 
-    try:
-        md, png = write_report(args.results_dir, args.paper, all_paper_rows=args.all_paper_rows)
-    except EvalInputError as exc:
-        print(f"biomatrix eval report: {exc}", file=sys.stderr)
-        return 2
+    md, png = write_report(args.results_dir, args.paper, all_paper_rows=args.all_paper_rows)
     print(f"wrote {md}")
     print(f"wrote {png}")
     return 0
@@ -121,19 +176,16 @@ def _generate(args) -> int:
         write_generations,
     )
 
-    try:
-        if args.mode == "greedy" and args.n != 1:
-            # greedy decoding gives one answer per prompt; silently writing 1 instead of --n would skew set metrics
-            raise GenerationError(f"--n {args.n} needs --mode sample (with --temperature): greedy decoding is "
-                                  "deterministic and gives exactly one answer per prompt")
-        prompts = read_prompts(args.prompts)
-        config = (DecodingConfig.greedy(args.max_new_tokens) if args.mode == "greedy"
-                  else DecodingConfig.sample(args.temperature, args.n, args.max_new_tokens, seed=args.seed))
-        backend = load_backend(args.backend, args.model, device=args.device, batch_size=args.batch_size)
-        generations = backend.generate([p.messages for p in prompts], config)
-    except GenerationError as exc:
-        print(f"biomatrix eval generate: {exc}", file=sys.stderr)
-        return 2
+    if args.mode == "greedy" and args.n != 1:
+        # greedy decoding gives one answer per prompt; silently writing 1 instead of --n would skew set metrics
+        raise GenerationError(f"--n {args.n} needs --mode sample (with --temperature): greedy decoding is "
+                              "deterministic and gives exactly one answer per prompt")
+    prompts = read_prompts(args.prompts)
+    config = (DecodingConfig.greedy(args.max_new_tokens) if args.mode == "greedy"
+              else DecodingConfig.sample(args.temperature, args.n, args.max_new_tokens, seed=args.seed,
+                                         top_p=args.top_p))
+    backend = load_backend(args.backend, args.model, device=args.device, batch_size=args.batch_size)
+    generations = backend.generate([p.messages for p in prompts], config)
     counts = write_generations(args.out, prompts, generations)
     print(json.dumps(counts))
     return 0

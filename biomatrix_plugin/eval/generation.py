@@ -218,9 +218,9 @@ def read_prompts(path: str | Path) -> list[Prompt]:
     if not path.exists():
         raise GenerationError(f"{path}: file not found")
     prompts = []
-    from biomatrix_plugin.eval.io import iter_json_lines
+    from biomatrix_plugin.eval.io import json_records
 
-    for number, obj in iter_json_lines(path.read_text(encoding="utf-8").splitlines(), path, GenerationError):
+    for number, obj in json_records(path, GenerationError):
         if not isinstance(obj, dict):
             raise GenerationError(f"{path}:{number}: expected a JSON object")
         if "messages" in obj:

@@ -5,60 +5,82 @@
   (default: the first of ``prediction``, ``output``, ``reference``, ``answer``, ``value``, ``smiles``,
   ``text`` that it has, or the whole object with ``field="*"``); a list stays a list (several labels,
   several samples, coordinates).
-- anything else: every line is one item (text), trailing newline characters removed. Empty lines are kept
-  as empty predictions (scored as invalid), since dropping them would shift every later line.
+- anything else: every line is one item (text), the trailing newline (``\\n`` or ``\\r\\n``) removed. Empty
+  lines are kept as empty predictions (scored as invalid), since dropping them would shift every later line.
+
+Files are read through :mod:`biomatrix_plugin.io`: ``*.gz`` is decompressed, and a missing, unreadable,
+truncated or non-UTF-8 file is one error naming the file (and line).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from biomatrix_plugin.eval.registry import EvalInputError
+from biomatrix_plugin.eval.spec import EvalInputError
+from biomatrix_plugin.io import BadLine, iter_jsonl, iter_lines, open_text
 
 DEFAULT_FIELDS = ("prediction", "output", "reference", "answer", "value", "smiles", "text")
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
-def iter_json_lines(lines: list[str], where: Path | str, error: type[Exception] = EvalInputError):
-    """(line number, JSON value) for every non-blank line; a bad line raises ``error`` naming file and line."""
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise error(f"{where}:{number}: not valid JSON ({exc.msg})") from exc
+def json_records(path: str | Path, error: type[Exception] = EvalInputError) -> Iterator[tuple[int, Any]]:
+    """(line number, JSON value) for every non-blank line; a line that is not UTF-8 or not JSON raises ``error``
+    naming the file and line (a prediction file with a broken line is a pipeline bug, not a reject)."""
+    for number, value, problem in iter_jsonl(path):
+        if problem:
+            raise error(f"{path}:{number}: {problem}")
+        yield number, value
+
+
+def _format_suffix(path: Path) -> str:
+    """``.jsonl`` for ``x.jsonl`` and ``x.jsonl.gz`` alike (io.open_text decompresses)."""
+    name = path.name.lower().removesuffix(".gz")
+    return Path(name).suffix
+
+
+def _text_items(path: Path) -> list[str]:
+    items = []
+    for number, line in iter_lines(path):
+        if isinstance(line, BadLine):
+            raise EvalInputError(f"{path}:{number}: {line.reason}")
+        items.append(line.rstrip("\n").rstrip("\r"))
+    return items
+
+
+def _is_json_array(path: Path) -> bool:
+    """Whether the file's first non-blank character opens a JSON array (a whole-file ``.json`` list)."""
+    with open_text(path) as fh:
+        while chunk := fh.read(1 << 16):
+            stripped = chunk.lstrip()
+            if stripped:
+                return stripped.startswith("[")
+    return False
+
+
+def _json_array_items(path: Path, field: str | None) -> list[Any]:
+    with open_text(path) as fh:
+        text = fh.read()
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EvalInputError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+    return [_pick_field(v, field, f"{path}[{i}]") if isinstance(v, dict) else v for i, v in enumerate(whole)]
 
 
 def read_items(path: str | Path, field: str | None = None) -> list[Any]:
+    """The items of a prediction / reference file (see the module docstring); errors name the file (and line)."""
     path = Path(path)
-    if not path.exists():
-        raise EvalInputError(f"{path}: file not found")
-    if path.is_dir():
+    if path.is_dir():  # io would say the same; said here first so the message says what was expected
         raise EvalInputError(f"{path}: is a directory, expected a file with one item per line")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise EvalInputError(f"{path}: not UTF-8 text ({exc})") from exc
-    lines = text.splitlines()
-    if path.suffix.lower() not in JSON_SUFFIXES:
-        return lines
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        # a whole-file JSON array (e.g. pretty-printed) rather than JSON Lines
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise EvalInputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
-        items = [_pick_field(v, field, f"{path}[{i}]") if isinstance(v, dict) else v for i, v in enumerate(whole)]
-        _check_uniform(items, path)
-        return items
-    items: list[Any] = []
-    for number, value in iter_json_lines(lines, path):
-        if isinstance(value, dict):
-            value = _pick_field(value, field, f"{path}:{number}")
-        items.append(value)
+    suffix = _format_suffix(path)
+    if suffix not in JSON_SUFFIXES:
+        return _text_items(path)
+    if suffix == ".json" and _is_json_array(path):
+        items = _json_array_items(path, field)
+    else:
+        items = [_pick_field(v, field, f"{path}:{n}") if isinstance(v, dict) else v for n, v in json_records(path)]
     _check_uniform(items, path)
     return items
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from biomatrix_plugin.eval.molecules import NOTATION, to_mol
+from biomatrix_plugin.eval.molecules import to_mol
 from biomatrix_plugin.eval.properties import PropertyUnavailable, canonical_name, get_property
-from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
 
 # TOMG-Bench's functional-group SMARTS (utils/evaluation.py of phenixace/TOMG-Bench and S2-TOMG-Bench,
 # mol_prop "num_<group>"), counted as unique substructure matches
@@ -175,14 +175,10 @@ def _edit(name: str, predictions: list, references: list, notation: str, weighte
     return _summarise(name, successes, sims, bad, weighted, "similarity")
 
 
-@register("edit_sr", family="molecules", options=NOTATION,
-          definition="S2-Bench MolEdit success rate: valid output whose added/removed group count changed by exactly +1/-1")
 def edit_sr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     return _edit("edit_sr", predictions, references, notation, False)
 
 
-@register("edit_wsr", family="molecules", options=NOTATION,
-          definition="S2-Bench MolEdit weighted success: SR x mean Morgan(2048) similarity of valid outputs to the input")
 def edit_wsr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     return _edit("edit_wsr", predictions, references, notation, True)
 
@@ -258,20 +254,12 @@ def _custom(name: str, predictions: list, references: list, notation: str, datab
     return result
 
 
-CUSTOM_OPTIONS = {**NOTATION, "columns": OptionSpec(
-    str, "tomg", "tomg: as TOMG-Bench's evaluate.py, unlisted atom / functional-group counts must be 0 and zero "
-                 "bond counts are unchecked; listed: only the listed counts", ("tomg", "listed"))}
 
 
-@register("custom_sr", family="molecules", options=CUSTOM_OPTIONS,
-          definition="S2-Bench MolCustom success rate: valid output with every requested atom/bond/group count "
-                     "(unlisted atoms and groups = 0, as TOMG-Bench)")
 def custom_sr(predictions: list, references: list, notation: str = "auto", columns: str = "tomg") -> MetricResult:
     return _custom("custom_sr", predictions, references, notation, None, columns)
 
 
-@register("custom_wsr", family="molecules", needs_train=True, options=CUSTOM_OPTIONS,
-          definition="S2-Bench MolCustom weighted success: SR x mean novelty (1 - max Tanimoto to --train, e.g. ZINC-250K)")
 def custom_wsr(predictions: list, references: list, train: list, notation: str = "auto",
                columns: str = "tomg") -> MetricResult:
     return _custom("custom_wsr", predictions, references, notation, _novelty_database(train, notation), columns)
@@ -340,29 +328,22 @@ def _optimisation(name: str, predictions: list, references: list, notation: str,
     return _summarise(name, successes, sims, bad, weighted, "similarity")
 
 
-@register("opt_sr", family="molecules", options=NOTATION,
-          definition="S2-Bench MolOpt success rate: valid output whose property (logP, MR, QED, ...) moved in the asked direction")
 def opt_sr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     return _optimisation("opt_sr", predictions, references, notation)
 
 
-@register("opt_wsr", family="molecules", options=NOTATION,
-          definition="S2-Bench MolOpt weighted success: SR x mean Morgan(2048) similarity of valid outputs to the input")
 def opt_wsr(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     return _optimisation("opt_wsr", predictions, references, notation, weighted=True)
 
 
-@register("correct_loose", family="molecules", options=NOTATION,
-          definition="MolOpt-Instructions loose criterion: every requested property moved in its direction (oracles: RDKit or registered)")
 def correct_loose(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     return _optimisation("correct_loose", predictions, references, notation)
 
 
-# Strict-criterion thresholds of DrugAssist's evaluation (evaluate/small_molecule_editing.py,
-# task2threshold_list): QED, BBBP and hERG 0.1, acceptors and donors 1. Its code compares
+# Strict-criterion thresholds of DrugAssist's evaluation (registry.STRICT_THRESHOLDS, the option defaults of
+# correct_strict): QED, BBBP and hERG 0.1, acceptors and donors 1. Its code compares
 # `output > input + threshold`, so an integer count must grow by 2, as its strict prompts ask ("by at
 # least 2"); the report's paraphrase "ΔQED >= 0.1, Δacceptor >= 1" is available as comparison=ge.
-STRICT_THRESHOLDS = {"qed": 0.1, "hba": 1.0, "hbd": 1.0, "bbbp": 0.1, "herg": 0.1}
 # DrugAssist also accepts any move in the right direction from QED or BBBP above 0.9 and from hERG below
 # 0.1, where the threshold could not be cleared.
 SATURATION = {("qed", 1): 0.9, ("bbbp", 1): 0.9, ("herg", -1): 0.1}
@@ -373,30 +354,8 @@ def _saturated(key: str, sign: int, before: float) -> bool:
     return bound is not None and (before > bound if sign > 0 else before < bound)
 # DrugAssist's evaluation (evaluate/small_molecule_editing.py, task esol+ under --constraint strict) counts a
 # solubility optimisation as correct only when 0.5 < (output - input) < 1.5, both ends exclusive
-STRICT_ESOL_RANGE = (0.5, 1.5)
 
 
-@register("correct_strict", family="molecules",
-          options={**NOTATION,
-                   "threshold_qed": OptionSpec(float, 0.1, "minimum QED change"),
-                   "threshold_hba": OptionSpec(float, 1.0, "minimum H-bond acceptor change"),
-                   "threshold_hbd": OptionSpec(float, 1.0, "minimum H-bond donor change"),
-                   "threshold_logp": OptionSpec(float, float("nan"), "minimum logP change (no default)"),
-                   "esol_range_low": OptionSpec(float, STRICT_ESOL_RANGE[0], "solubility: the change must exceed this "
-                                                                             "(DrugAssist: 0.5)"),
-                   "esol_range_high": OptionSpec(float, STRICT_ESOL_RANGE[1], "solubility: the change must stay below "
-                                                                              "this (DrugAssist: 1.5)"),
-                   "threshold_esol": OptionSpec(float, float("nan"), "if set, solubility uses this minimum change "
-                                                                     "instead of the range"),
-                   "threshold_bbbp": OptionSpec(float, STRICT_THRESHOLDS["bbbp"], "minimum predicted BBBP change"),
-                   "threshold_herg": OptionSpec(float, STRICT_THRESHOLDS["herg"], "minimum predicted hERG change"),
-                   "comparison": OptionSpec(str, "gt", "gt: change > threshold (DrugAssist's code); ge: change >= "
-                                                       "threshold (the report's wording)"),
-                   "saturation": OptionSpec(str, "true", "true: QED/BBBP above 0.9 or hERG below 0.1 only has to "
-                                                         "move the right way (DrugAssist)")},
-          definition="MolOpt-Instructions strict criterion as DrugAssist's evaluation: every property moved by more "
-                     "than its threshold (QED, BBBP, hERG 0.1; acceptors, donors 1), saturated properties excepted; "
-                     "solubility's change inside (0.5, 1.5)")
 def correct_strict(predictions: list, references: list, notation: str = "auto", esol_range_low: float = 0.5,
                    esol_range_high: float = 1.5, comparison: str = "gt", saturation: str = "true",
                    **thresholds: float) -> MetricResult:
@@ -415,9 +374,6 @@ def correct_strict(predictions: list, references: list, notation: str = "auto", 
 
 # ------------------------------------------------------------------ property-conditioned generation
 
-@register("property_mae", family="molecules", higher_is_better=False,
-          options={**NOTATION, "property": OptionSpec(str, "", "property oracle name (RDKit built-in or registered predictor)")},
-          definition="mean |oracle(generated molecule) - target| over valid outputs (QM9 conditional protocol; predictor injected)")
 def property_mae(predictions: list, references: list, notation: str = "auto", property: str = "") -> MetricResult:
     from biomatrix_plugin.eval.scalar import parse_number
 

@@ -27,17 +27,12 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
+from biomatrix_plugin.io import quiet_rdkit
+from biomatrix_plugin.modalities.serialization import SerializationError, check_smiles_size
 
-NOTATION = {"notation": OptionSpec(str, "auto", "how to read molecules", ("auto", "smiles", "selfies"))}
 # SELFIES symbols are [bracketed]; "." separates fragments as in SMILES
 _SELFIES_ONLY = re.compile(r"^\[[^\[\]\s]+\](\.?\[[^\[\]\s]+\])*$")
-
-
-def _rdkit_quiet() -> None:
-    from rdkit import RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
 
 
 def molecule_text(item: Any) -> tuple[str | None, str | None]:
@@ -63,39 +58,52 @@ def molecule_text(item: Any) -> tuple[str | None, str | None]:
     return (text or None), None
 
 
+class TooLarge(str):
+    """The reason a molecule string was not given to RDKit: over the SMILES size limit (an RDKit crash)."""
+
+
 def to_mol(item: Any, notation: str = "auto"):
-    """RDKit Mol or None (empty, unparsable, SELFIES that does not decode)."""
-    _rdkit_quiet()
+    """RDKit Mol or None (empty, unparsable, SELFIES that does not decode, over the size limit)."""
+    return mol_or_reason(item, notation)[0]
+
+
+def mol_or_reason(item: Any, notation: str = "auto") -> tuple[Any, str | None]:
+    """(RDKit Mol, None), or (None, why not): ``empty``, ``not parsable``, or a :class:`TooLarge` reason."""
     text, hint = molecule_text(item)
     if not text:
-        return None
+        return None, "empty"
     kind = hint or notation
-    if kind == "auto":
-        if not _SELFIES_ONLY.match(text):
-            return _smiles_mol(text)
-        # bracket-only strings are valid in both notations ([Na+] is SMILES, [C][O] SELFIES): SELFIES
-        # first, as a model's SELFIES output is the common case, then SMILES when it does not decode
-        mol = _selfies_mol(text)
-        return mol if mol is not None else _smiles_mol(text)
-    return _selfies_mol(text) if kind == "selfies" else _smiles_mol(text)
+    with quiet_rdkit():
+        if kind == "auto" and _SELFIES_ONLY.match(text):
+            # bracket-only strings are valid in both notations ([Na+] is SMILES, [C][O] SELFIES): SELFIES
+            # first, as a model's SELFIES output is the common case, then SMILES when it does not decode
+            mol, why = _selfies_mol(text)
+            return (mol, why) if mol is not None or isinstance(why, TooLarge) else _smiles_mol(text)
+        return _selfies_mol(text) if kind == "selfies" else _smiles_mol(text)
 
 
-def _selfies_mol(text: str):
+def _selfies_mol(text: str) -> tuple[Any, str | None]:
     import selfies as sf
 
     try:
         smiles = sf.decoder(text)
-    except Exception:  # selfies raises DecoderError subclasses for malformed strings
-        return None
-    return _smiles_mol(smiles) if smiles else None
+    except sf.DecoderError:  # malformed SELFIES: the model's answer is invalid, not our bug
+        return None, "not decodable SELFIES"
+    return _smiles_mol(smiles) if smiles else (None, "empty")
 
 
-def _smiles_mol(text: str):
+def _smiles_mol(text: str) -> tuple[Any, str | None]:
     from rdkit import Chem
 
     if any(c.isspace() for c in text):
-        return None
-    return Chem.MolFromSmiles(text)
+        return None, "not parsable"
+    try:
+        # a 20,000-character SMILES crashes RDKit (SIGSEGV in canonicalisation): check the size first
+        check_smiles_size(text)
+    except SerializationError as exc:
+        return None, TooLarge(str(exc))
+    mol = Chem.MolFromSmiles(text)
+    return (mol, None) if mol is not None else (None, "not parsable")
 
 
 def canonical(mol) -> str:
@@ -111,9 +119,9 @@ def _reference_mols(references: Sequence[Any], notation: str) -> list[list]:
         alternatives = ref if isinstance(ref, list) else [ref]
         mols = []
         for alt in alternatives:
-            mol = to_mol(alt, notation)
+            mol, why = mol_or_reason(alt, notation)
             if mol is None:
-                raise EvalInputError(f"reference item {i}: {str(alt)[:80]!r} is not a valid molecule")
+                raise EvalInputError(f"reference item {i}: {str(alt)[:80]!r} is not a valid molecule ({why})")
             mols.append(mol)
         if not mols:
             raise EvalInputError(f"reference item {i}: empty list of reference molecules")
@@ -122,32 +130,38 @@ def _reference_mols(references: Sequence[Any], notation: str) -> list[list]:
 
 
 def _parse_all(items: Iterable[Any], notation: str) -> list:
-    return [to_mol(x, notation) for x in items]
+    return _parse_counting(items, notation)[0]
+
+
+def _parse_counting(items: Iterable[Any], notation: str) -> tuple[list, dict[str, int]]:
+    """Mols (None = invalid) and ``{"too_large": n}`` when n items were refused before RDKit for their size."""
+    mols, too_large = [], 0
+    for x in items:
+        mol, why = mol_or_reason(x, notation)
+        mols.append(mol)
+        too_large += isinstance(why, TooLarge)
+    return mols, ({"too_large": too_large} if too_large else {})
 
 
 # ------------------------------------------------------------------ distribution metrics (MOSES / GuacaMol)
 
-@register("validity", family="molecules", inputs="set", options=NOTATION,
-          definition="fraction of generated items that parse into an RDKit molecule (empty = invalid)")
 def validity(predictions: list, notation: str = "auto") -> MetricResult:
-    mols = _parse_all(predictions, notation)
+    mols, reasons = _parse_counting(predictions, notation)
     n = len(mols)
     n_bad = sum(m is None for m in mols)
     if n == 0:
         return MetricResult.not_computed("validity", "no predictions")
-    return MetricResult("validity", (n - n_bad) / n, n, n_bad)
+    return MetricResult("validity", (n - n_bad) / n, n, n_bad, details=reasons)
 
 
-@register("uniqueness", family="molecules", inputs="set", options=NOTATION,
-          definition="unique canonical SMILES / valid molecules (MOSES unique@all, GuacaMol uniqueness)")
 def uniqueness(predictions: list, notation: str = "auto") -> MetricResult:
-    mols = _parse_all(predictions, notation)
+    mols, reasons = _parse_counting(predictions, notation)
     valid = [canonical(m) for m in mols if m is not None]
     n_bad = len(mols) - len(valid)
     if not valid:
-        return MetricResult.not_computed("uniqueness", "no valid molecules", len(mols), n_bad)
+        return MetricResult.not_computed("uniqueness", "no valid molecules", len(mols), n_bad, **reasons)
     return MetricResult("uniqueness", len(set(valid)) / len(valid), len(mols), n_bad,
-                        details={"n_valid": len(valid), "n_unique": len(set(valid))})
+                        details={"n_valid": len(valid), "n_unique": len(set(valid)), **reasons})
 
 
 def _canonical_set(items: Iterable[Any], notation: str, what: str) -> tuple[set[str], int]:
@@ -161,8 +175,6 @@ def _canonical_set(items: Iterable[Any], notation: str, what: str) -> tuple[set[
     return out, bad
 
 
-@register("novelty", family="molecules", inputs="set", needs_train=True, options=NOTATION,
-          definition="unique valid generated molecules absent from the training set / unique valid (MOSES)")
 def novelty(predictions: list, train: list, notation: str = "auto") -> MetricResult:
     mols = _parse_all(predictions, notation)
     gen = {canonical(m) for m in mols if m is not None}
@@ -215,14 +227,10 @@ def _intdiv(predictions: list, notation: str, p: int) -> MetricResult:
     return MetricResult(name, internal_diversity_value(morgan_bits(valid), p), len(mols), n_bad)
 
 
-@register("intdiv1", family="molecules", inputs="set", options=NOTATION,
-          definition="1 - mean pairwise Tanimoto (Morgan r2, 1024 bits) over valid molecules, self pairs included (MOSES)")
 def intdiv1(predictions: list, notation: str = "auto") -> MetricResult:
     return _intdiv(predictions, notation, 1)
 
 
-@register("intdiv2", family="molecules", inputs="set", options=NOTATION,
-          definition="1 - mean_i sqrt(mean_j T_ij^2) over valid molecules (MOSES IntDiv2)")
 def intdiv2(predictions: list, notation: str = "auto") -> MetricResult:
     return _intdiv(predictions, notation, 2)
 
@@ -236,8 +244,6 @@ def _valid_with_ref(predictions: list, references: list, notation: str, name: st
     return mols, valid, refs
 
 
-@register("snn", family="molecules", inputs="set_vs_reference", options=NOTATION,
-          definition="mean over valid generated molecules of the max Tanimoto (Morgan r2 1024) to the reference set (MOSES SNN)")
 def snn(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     mols, valid, refs = _valid_with_ref(predictions, references, notation, "snn")
     n_bad = len(mols) - len(valid)
@@ -279,8 +285,6 @@ def cosine_of_counts(a: Counter, b: Counter) -> float:
     return float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb)))
 
 
-@register("frag", family="molecules", inputs="set_vs_reference", options=NOTATION,
-          definition="cosine similarity of BRICS fragment counts, generated (valid) vs reference (MOSES Frag)")
 def frag(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     mols, valid, refs = _valid_with_ref(predictions, references, notation, "frag")
     n_bad = len(mols) - len(valid)
@@ -291,9 +295,6 @@ def frag(predictions: list, references: list, notation: str = "auto") -> MetricR
     return MetricResult("frag", cosine_of_counts(gen_c, ref_c), len(mols), n_bad)
 
 
-@register("scaf", family="molecules", inputs="set_vs_reference",
-          options={**NOTATION, "min_rings": OptionSpec(int, 2, "scaffolds with fewer rings are ignored (MOSES: 2)")},
-          definition="cosine similarity of Bemis-Murcko scaffold counts, generated (valid) vs reference (MOSES Scaf)")
 def scaf(predictions: list, references: list, notation: str = "auto", min_rings: int = 2) -> MetricResult:
     mols, valid, refs = _valid_with_ref(predictions, references, notation, "scaf")
     n_bad = len(mols) - len(valid)
@@ -308,15 +309,14 @@ def scaf(predictions: list, references: list, notation: str = "auto", min_rings:
     return MetricResult("scaf", value, len(mols), n_bad)
 
 
-@register("fcd", family="molecules", inputs="set_vs_reference", higher_is_better=False, options=NOTATION,
-          definition="Frechet ChemNet Distance between valid generated and reference molecules (canonical SMILES; `fcd` package)")
 def fcd(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     mols, valid, refs = _valid_with_ref(predictions, references, notation, "fcd")
     n_bad = len(mols) - len(valid)
     try:
         import fcd as fcd_pkg
     except ImportError:
-        return MetricResult.not_computed("fcd", "the `fcd` package is not installed (pip install fcd)", len(mols), n_bad)
+        return MetricResult.not_computed("fcd", "the `fcd` package is not installed (pip install fcd)", len(mols),
+                                         n_bad)
     if len(valid) < 2 or len(refs) < 2:
         return MetricResult.not_computed("fcd", "FCD needs at least 2 valid molecules on each side", len(mols), n_bad)
     import warnings
@@ -332,9 +332,9 @@ def fcd(predictions: list, references: list, notation: str = "auto") -> MetricRe
 def _per_item(name: str, predictions: list, references: list, notation: str, score) -> MetricResult:
     """Mean of ``score(pred_mol, ref_mols)`` over items; an invalid prediction scores 0 and is counted."""
     refs = _reference_mols(references, notation)
+    mols, reasons = _parse_counting(predictions, notation)
     hits, n_bad = 0.0, 0
-    for pred, ref_mols in zip(predictions, refs):
-        mol = to_mol(pred, notation)
+    for mol, ref_mols in zip(mols, refs):
         if mol is None:
             n_bad += 1
             continue
@@ -342,11 +342,9 @@ def _per_item(name: str, predictions: list, references: list, notation: str, sco
     n = len(predictions)
     if n == 0:
         return MetricResult.not_computed(name, "no predictions")
-    return MetricResult(name, hits / n, n, n_bad)
+    return MetricResult(name, hits / n, n, n_bad, details=reasons)
 
 
-@register("exact_match", family="molecules", options=NOTATION,
-          definition="fraction whose canonical SMILES equals the reference's (any listed alternative); invalid = wrong")
 def exact_match(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     return _per_item("exact_match", predictions, references, notation,
                      lambda m, refs: float(any(canonical(m) == canonical(r) for r in refs)))
@@ -360,8 +358,6 @@ def inchi_key_set(mol) -> tuple[str, ...]:
     return tuple(sorted({Chem.MolToInchi(p) for p in parts}))
 
 
-@register("inchi_match", family="molecules", options=NOTATION,
-          definition="fraction whose set of per-component InChIs equals the reference's (SMolInstruct's exact match)")
 def inchi_match(predictions: list, references: list, notation: str = "auto") -> MetricResult:
     return _per_item("inchi_match", predictions, references, notation,
                      lambda m, refs: float(any(inchi_key_set(m) == inchi_key_set(r) for r in refs)))
@@ -393,12 +389,6 @@ def tanimoto(mol_a, mol_b, kind: str = "morgan") -> float:
     return float(DataStructs.TanimotoSimilarity(fingerprint(mol_a, kind), fingerprint(mol_b, kind)))
 
 
-@register("fts", family="molecules",
-          options={**NOTATION,
-                   "fp": OptionSpec(str, "morgan", "fingerprint: morgan (r=2 counts), maccs, rdk", ("morgan", "maccs", "rdk")),
-                   "invalid_as_zero": OptionSpec(bool, False, "average over all items with invalid = 0 "
-                                                 "(default: over valid predictions, as SMolInstruct)")},
-          definition="fingerprint Tanimoto similarity to the reference (best alternative), mean over valid predictions")
 def fts(predictions: list, references: list, notation: str = "auto", fp: str = "morgan",
         invalid_as_zero: bool = False) -> MetricResult:
     refs = _reference_mols(references, notation)
@@ -449,8 +439,6 @@ def parse_formula(formula: str) -> dict[str, int]:
     return out
 
 
-@register("formula_match", family="molecules",
-          definition="fraction whose molecular formula has the reference's element counts (order-free, SMolInstruct I2F/S2F)")
 def formula_match(predictions: list, references: list) -> MetricResult:
     hits, n_bad = 0, 0
     for i, (pred, ref) in enumerate(zip(predictions, references), start=1):
@@ -472,8 +460,6 @@ def formula_match(predictions: list, references: list) -> MetricResult:
     return MetricResult("formula_match", hits / len(predictions), len(predictions), n_bad)
 
 
-@register("iupac_match", family="molecules",
-          definition="fraction whose IUPAC name equals the reference after stripping, ';'-separated parts compared as sorted sets (SMolInstruct string rule)")
 def iupac_match(predictions: list, references: list) -> MetricResult:
     def key(s: str) -> tuple[str, ...]:
         return tuple(sorted(p.strip() for p in s.strip().split(";")))

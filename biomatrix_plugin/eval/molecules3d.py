@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
+from biomatrix_plugin.io import quiet_rdkit
 
 # typical bond lengths in pm (EDM's tables, restricted to QM9's elements)
 _SINGLE = {
@@ -124,7 +125,8 @@ def _read_xyz(text: str):
 def _read_molblock(text: str):
     from rdkit import Chem
 
-    mol = Chem.MolFromMolBlock(text, removeHs=False, sanitize=False)
+    with quiet_rdkit():
+        mol = Chem.MolFromMolBlock(text, removeHs=False, sanitize=False)
     if mol is None or mol.GetNumConformers() == 0:
         return None
     return _checked([a.GetSymbol() for a in mol.GetAtoms()], np.asarray(mol.GetConformer().GetPositions()))
@@ -162,8 +164,9 @@ def molecule_from_3d(symbols: list[str], coords: np.ndarray, complete: bool = Fa
         rw.AddBond(int(i), int(j), kinds[int(orders[i, j])])
     mol = rw.GetMol()
     try:
-        Chem.SanitizeMol(mol)
-    except Exception:  # RDKit raises several sanitisation error types
+        with quiet_rdkit():  # an invalid generated molecule is counted, not logged line by line
+            Chem.SanitizeMol(mol)
+    except Chem.rdchem.MolSanitizeException:  # valence, kekulisation, ... (all derive from it)
         return None
     if complete and len(Chem.GetMolFrags(mol)) != 1:
         return None
@@ -176,8 +179,6 @@ def _parse_all(predictions: list):
     return parsed, sum(p is None for p in parsed)
 
 
-@register("atom_stability", family="molecules", inputs="set",
-          definition="fraction of atoms (over all valid 3D molecules) whose distance-inferred bond orders sum to their valence (EDM / QM9)")
 def atom_stability(predictions: list) -> MetricResult:
     parsed, bad = _parse_all(predictions)
     stable = total = 0
@@ -191,8 +192,6 @@ def atom_stability(predictions: list) -> MetricResult:
     return MetricResult("atom_stability", stable / total, len(parsed), bad, details={"n_atoms": total})
 
 
-@register("mol_stability", family="molecules", inputs="set",
-          definition="fraction of 3D molecules whose atoms are all stable (EDM / QM9); unreadable items count as unstable")
 def mol_stability(predictions: list) -> MetricResult:
     parsed, bad = _parse_all(predictions)
     if not predictions:
@@ -201,9 +200,6 @@ def mol_stability(predictions: list) -> MetricResult:
     return MetricResult("mol_stability", stable / len(parsed), len(parsed), bad)
 
 
-@register("validity_3d", family="molecules", inputs="set",
-          options={"complete": OptionSpec(bool, False, "also require a single connected fragment (V&C)")},
-          definition="fraction of 3D molecules whose distance-inferred bond graph RDKit sanitises (EDM validity; complete=true: V&C)")
 def validity_3d(predictions: list, complete: bool = False) -> MetricResult:
     parsed, bad = _parse_all(predictions)
     if not predictions:
@@ -286,7 +282,8 @@ def _records_from_molblocks(text: str) -> list[GeometryRecord | None]:
     records: list[GeometryRecord | None] = []
     for chunk in chunks:
         # bonds as written in the file: no sanitisation, so aromatic bonds stay 1.5 and nothing is re-perceived
-        mol = Chem.MolFromMolBlock(chunk, removeHs=False, sanitize=False)
+        with quiet_rdkit():
+            mol = Chem.MolFromMolBlock(chunk, removeHs=False, sanitize=False)
         if mol is None or mol.GetNumConformers() == 0 or not mol.GetConformer().Is3D():
             records.append(None)
             continue
@@ -423,37 +420,20 @@ def geometry_mmd(kind: str, predictions: list, references: list, top_k: int = 5,
                "n_reference_molecules": n_ref, "n_invalid_references": n_ref_bad,
                "bandwidth": "median" if bandwidth == 0 else bandwidth, "periodic": periodic}
     if not scores:
-        return MetricResult.not_computed(name, f"no generated {kind.replace('_', ' ')} of the reference's top {len(top)} types",
-                                         n_gen, n_gen_bad, **details)
+        what = f"no generated {kind.replace('_', ' ')} of the reference's top {len(top)} types"
+        return MetricResult.not_computed(name, what, n_gen, n_gen_bad, **details)
     return MetricResult(name, float(np.mean(scores)), n_gen, n_gen_bad, details=details)
 
 
-_MMD_OPTIONS = {
-    "top_k": OptionSpec(int, 5, "average over the K types most frequent in the reference"),
-    "bandwidth": OptionSpec(float, 0.0, "Gaussian kernel sigma (A for lengths, degrees for angles); 0 = median heuristic per type"),
-    "max_samples": OptionSpec(int, 5000, "seeded subsample of at most this many values per side and type"),
-    "seed": OptionSpec(int, 0, "seed of the subsampling"),
-}
 
 
-@register("bond_length_mmd", family="molecules", inputs="set_vs_reference", higher_is_better=False,
-          options=_MMD_OPTIONS,
-          definition="mean over the top-K reference bond types (element pair + order) of the Gaussian-kernel MMD^2 of bond lengths vs the reference (QM9, JODO / NExT-Mol)")
 def bond_length_mmd(predictions: list, references: list, **options) -> MetricResult:
     return geometry_mmd("bond_length", predictions, references, **options)
 
 
-@register("bond_angle_mmd", family="molecules", inputs="set_vs_reference", higher_is_better=False,
-          options=_MMD_OPTIONS,
-          definition="mean over the top-K reference angle types (element triple, centre in the middle) of the Gaussian-kernel MMD^2 of bond angles in degrees")
 def bond_angle_mmd(predictions: list, references: list, **options) -> MetricResult:
     return geometry_mmd("bond_angle", predictions, references, **options)
 
 
-@register("dihedral_mmd", family="molecules", inputs="set_vs_reference", higher_is_better=False,
-          options={**_MMD_OPTIONS, "periodic": OptionSpec(
-              bool, False, "kernel on the circular difference (a dihedral of 179 and -179 degrees are 2 apart); "
-                           "false = plain signed degrees, as the published evaluations")},
-          definition="mean over the top-K reference dihedral types (4-element bonded path) of the Gaussian-kernel MMD^2 of signed dihedrals in degrees")
 def dihedral_mmd(predictions: list, references: list, **options) -> MetricResult:
     return geometry_mmd("dihedral", predictions, references, **options)

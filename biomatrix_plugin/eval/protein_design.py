@@ -2,8 +2,8 @@
 
 ProDVa (Liu et al., NeurIPS 2025) evaluates with PDFBench (github.com/PDFBench/PDFBench, same authors; the
 ProDVa repository's evaluation entry point defers to it, and the CAMEO baselines of the report's Table 23
-match PDFBench's keyword-guided results to within run-to-run noise). Definitions follow PDFBench's code; eval/metrics.yaml lists each
-with its source and every place where this implementation differs.
+match PDFBench's keyword-guided results to within run-to-run noise). Definitions follow PDFBench's code;
+eval/cards/metrics.yaml lists each with its source and every place where this implementation differs.
 
 - ``rep``: PDFBench "Repeat" (fraction of residues inside tandem repeats), or Welleck et al.'s seq-rep-n.
 - ``seq_diversity_pct``: 100 x mean pairwise (1 - sequence identity) among the designs of one prompt.
@@ -31,7 +31,7 @@ import numpy as np
 
 from biomatrix_plugin.eval import proteins
 from biomatrix_plugin.eval.proteins import NO_PREDICTOR, parsed_sequences, protein_sequence
-from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
 
 # ------------------------------------------------------------------ sequence plausibility: Rep
 
@@ -71,13 +71,6 @@ def rep_n(sequence: str, n: int) -> float:
     return 1.0 - len(set(grams)) / len(grams)
 
 
-@register("rep", family="proteins", inputs="set", higher_is_better=False,
-          options={"method": OptionSpec(str, "repeat", "repeat: PDFBench Repeat (fraction of residues in tandem "
-                                                       "repeats, the ProDVa tables' Rep); rep_n: seq-rep-n of "
-                                                       "Welleck et al.", ("repeat", "rep_n")),
-                   "n": OptionSpec(int, 2, "n-gram size for method=rep_n")},
-          definition="sequence repetition of the designs, mean over designs (fraction; ProDVa/PDFBench Repeat by "
-                     "default, seq-rep-n with method=rep_n)")
 def rep(predictions: list, method: str = "repeat", n: int = 2) -> MetricResult:
     if n < 1:
         raise EvalInputError(f"rep: option n={n} must be >= 1")
@@ -137,15 +130,6 @@ def group_diversity(sequences: list[str], max_evalue: float) -> float:
     return float(np.mean(dissimilar))
 
 
-@register("seq_diversity_pct", family="proteins",
-          options={"group": OptionSpec(str, "prompt", "prompt: designs whose references are equal form one group "
-                                                      "(PDFBench: the designs of one prompt); set: all designs "
-                                                      "form one group", ("prompt", "set")),
-                   "max_evalue": OptionSpec(float, 1e-3, "a pair whose best local alignment has a larger "
-                                                         "E-value is no hit (dissimilarity 1), standing in for "
-                                                         "MMseqs2's prefilter")},
-          definition="100 x mean pairwise (1 - local-alignment identity) among the designs of a prompt (lines "
-                     "with equal references), averaged over prompts (PDFBench diversity; no significant hit = 1)")
 def seq_diversity_pct(predictions: list, references: list, group: str = "prompt",
                       max_evalue: float = 1e-3) -> MetricResult:
     """A prediction is one design or a JSON list of designs; its reference names the prompt (any value)."""
@@ -178,9 +162,6 @@ def _fold_designs(name: str, predictions: list) -> tuple[list[tuple[float, float
     return [(f[3], f[4]) for f in folded], bad
 
 
-@register("plddt_gt70_pct", family="proteins", inputs="set",
-          definition="% of designs whose mean pLDDT is above 70 (ESMFold via the injected folding model; "
-                     "unparsable designs count as below)")
 def plddt_gt70_pct(predictions: list) -> MetricResult:
     if proteins._PREDICTOR is None:
         return MetricResult.not_computed("plddt_gt70_pct", NO_PREDICTOR, len(predictions))
@@ -205,9 +186,6 @@ def _pae_values(name: str, predictions: list) -> tuple[list[float] | MetricResul
     return [pae for _, pae in folded], bad
 
 
-@register("pae", family="proteins", inputs="set", higher_is_better=False,
-          definition="mean predicted aligned error (Angstrom; per design the mean of the PAE matrix) of the "
-                     "folded designs (needs a folding model that returns PAE)")
 def pae(predictions: list) -> MetricResult:
     values, bad = _pae_values("pae", predictions)
     if isinstance(values, MetricResult):
@@ -217,9 +195,6 @@ def pae(predictions: list) -> MetricResult:
     return MetricResult("pae", float(np.mean(values)), len(predictions), bad)
 
 
-@register("pae_lt10_pct", family="proteins", inputs="set",
-          definition="% of designs whose mean PAE is below 10 Angstrom (needs a folding model that returns "
-                     "PAE; unparsable designs count as not below)")
 def pae_lt10_pct(predictions: list) -> MetricResult:
     values, bad = _pae_values("pae_lt10_pct", predictions)
     if isinstance(values, MetricResult):
@@ -305,12 +280,6 @@ def function_text(instruction: str, mode: str) -> str:
     return text[match.start():].strip() if match else text
 
 
-TEXT = {"text": OptionSpec(str, "as_is", "what of each reference the text model sees: as_is, keywords (after the "
-                                         "first colon, CAMEO prompts) or description (from '1.' on, Mol-Instructions "
-                                         "prompts); the prompt's closing 'The designed protein sequence is' is dropped",
-                           ("as_is", "keywords", "description"))}
-MAX_LENGTH = {"max_length": OptionSpec(int, 2048, "designs are cut to this many residues before ProTrek "
-                                                  "(PDFBench truncates at 2048)")}
 
 
 def _texts(name: str, references: list, mode: str) -> list[str]:
@@ -349,9 +318,6 @@ def _protrek_cosines(name: str, predictions: list, references: list, text: str, 
     return keep, t @ s.T
 
 
-@register("protrek", family="proteins", options={**TEXT, **MAX_LENGTH},
-          definition="ProTrek score: 100 x mean cosine between the ProTrek embeddings of each design and its "
-                     "function text (needs injected ProTrek)")
 def protrek(predictions: list, references: list, text: str = "as_is", max_length: int = 2048) -> MetricResult:
     if _MODELS["protrek"] is None:
         return MetricResult.not_computed("protrek", NO_PROTREK, len(predictions))
@@ -362,17 +328,6 @@ def protrek(predictions: list, references: list, text: str = "as_is", max_length
     return MetricResult("protrek", 100.0 * float(np.mean(np.diag(cos))), len(predictions), bad)
 
 
-@register("retrieval_accuracy_pct", family="proteins",
-          options={**TEXT, **MAX_LENGTH,
-                   "n_candidates": OptionSpec(int, 20, "candidates per query: the design plus n_candidates - 1 "
-                                                       "negatives (PDFBench reports 4, 10 and 20)"),
-                   "difficulty": OptionSpec(str, "normal", "normal: negatives drawn at random from the other "
-                                                           "designs; hard / soft: designs of the prompts whose "
-                                                           "texts are most / least similar to this one",
-                                            ("normal", "hard", "soft")),
-                   "seed": OptionSpec(int, 0, "seed of the negative sampling (difficulty=normal)")},
-          definition="% of designs whose ProTrek similarity to their own function text is at least that of "
-                     "every negative (other designs of the set) among n_candidates (needs injected ProTrek)")
 def retrieval_accuracy_pct(predictions: list, references: list, text: str = "as_is", max_length: int = 2048,
                            n_candidates: int = 20, difficulty: str = "normal", seed: int = 0) -> MetricResult:
     name = "retrieval_accuracy_pct"
@@ -410,10 +365,6 @@ def retrieval_accuracy_pct(predictions: list, references: list, text: str = "as_
                         details={"n_candidates": n_candidates, "difficulty": difficulty, "seed": seed})
 
 
-@register("keyword_recovery_pct", family="proteins",
-          definition="100 x mean fraction of the reference's InterPro keywords (InterProScan of the native "
-                     "sequence, or a given list) found in the design's InterProScan annotations (needs injected "
-                     "InterProScan)")
 def keyword_recovery_pct(predictions: list, references: list) -> MetricResult:
     name = "keyword_recovery_pct"
     annotator = _MODELS["interpro"]
@@ -433,7 +384,8 @@ def keyword_recovery_pct(predictions: list, references: list) -> MetricResult:
     unique = sorted(set(seqs) | {s for _, s in to_scan})
     found = annotator.annotate(unique) if unique else []
     if len(found) != len(unique):
-        raise EvalInputError(f"{name}: the injected annotator returned {len(found)} results for {len(unique)} sequences")
+        raise EvalInputError(f"{name}: the injected annotator returned {len(found)} results for {len(unique)} "
+                             "sequences")
     keywords = {s: {str(k) for k in f} for s, f in zip(unique, found)}
     for i, native in to_scan:
         ref_sets[i] = keywords[native]
@@ -453,9 +405,6 @@ def keyword_recovery_pct(predictions: list, references: list) -> MetricResult:
     return MetricResult(name, 100.0 * float(np.mean(values)), len(predictions), bad, details=details)
 
 
-@register("evollama_pct", family="proteins", options=TEXT,
-          definition="EvoLlama score: 100 x mean cosine between the text embeddings of EvoLlama's description of "
-                     "each design and its instruction (needs injected EvoLlama + PubMedBERT)")
 def evollama_pct(predictions: list, references: list, text: str = "as_is") -> MetricResult:
     name = "evollama_pct"
     if _MODELS["describer"] is None or _MODELS["text"] is None:

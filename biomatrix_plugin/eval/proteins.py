@@ -1,9 +1,10 @@
 """Protein metrics: amino-acid recovery, backbone RMSD / TM-score, and self-consistency metrics.
 
 Structures are C-alpha traces: an item is a list of ``[x, y, z]`` rows, or the path of a PDB / mmCIF /
-BinaryCIF file, gzipped or not (first model, first chain's CA atoms, read with the protein3d area's reader). RMSD is the Kabsch-superposed CA RMSD and needs equal lengths
-(a length mismatch is counted as invalid, as the report's length-matched protocol implies); TM-score is
-TM-align's (``tmtools``), normalised by the reference length.
+BinaryCIF file, gzipped or not (first model, first chain's CA atoms, read with the protein3d area's reader).
+RMSD is the Kabsch-superposed CA RMSD and needs equal lengths (a length mismatch is counted as invalid, as
+the report's length-matched protocol implies); TM-score is TM-align's (``tmtools``), normalised by the
+reference length.
 
 Self-consistency metrics (scTM, scRMSD, pLDDT) need a structure predictor (ESMFold) and ProtGPT2
 perplexity needs a language model: both are weights + GPU that this package cannot ship. They run through
@@ -11,8 +12,8 @@ an injected :class:`StructurePredictor` / :class:`SequenceScorer` (``set_structu
 ``set_sequence_scorer``); without one they report ``not_computed`` with the reason.
 
 The text-conditioned design metrics of the ProDVa protocol (Rep, % pLDDT > 70, PAE, ProTrek, retrieval
-accuracy, ...) live in :mod:`.protein_design`, imported at the end of this module so that they register
-with this family.
+accuracy, ...) live in :mod:`.protein_design`, which builds on this module's helpers (never the other way;
+the registry table names both).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
 
 # ------------------------------------------------------------------ sequences
 
@@ -47,10 +48,6 @@ def protein_sequence(item: Any) -> str | None:
     return seq if _SEQUENCE.fullmatch(seq) else None
 
 
-@register("aar", family="proteins",
-          options={"agg": OptionSpec(str, "mean", "aggregate per-protein recovery by mean or median", ("mean", "median"))},
-          definition="amino-acid recovery: per-protein fraction of positions equal to the native residue, "
-                     "averaged; length mismatch or unparsable = invalid")
 def aar(predictions: list, references: list, agg: str = "mean") -> MetricResult:
     values, bad = [], 0
     for i, (p, r) in enumerate(zip(predictions, references), start=1):
@@ -146,12 +143,8 @@ def _structure_pairs(name: str, predictions: list, references: list):
     return pairs, bad
 
 
-ALIGN = {"align": OptionSpec(str, "tmalign", "tmalign (TM-align, any lengths) or residue (index-matched, "
-                                             "equal lengths only)", ("tmalign", "residue"))}
 
 
-@register("tm_score", family="proteins", options=ALIGN,
-          definition="TM-score of predicted vs reference CA trace, normalised by reference length (TM-align via tmtools, or residue-matched)")
 def tm_score_metric(predictions: list, references: list, align: str = "tmalign") -> MetricResult:
     if align == "tmalign":
         try:
@@ -170,8 +163,6 @@ def tm_score_metric(predictions: list, references: list, align: str = "tmalign")
     return MetricResult("tm_score", value, len(predictions), bad, details={"align": align})
 
 
-@register("rmsd", family="proteins", higher_is_better=False,
-          definition="Kabsch-superposed CA RMSD (Angstrom) of length-matched predictions; mismatched length = invalid")
 def rmsd(predictions: list, references: list) -> MetricResult:
     pairs, bad = _structure_pairs("rmsd", predictions, references)
     matched = [(p, r) for p, r in pairs if len(p) == len(r)]
@@ -223,7 +214,8 @@ def mean_pae(pae: Any) -> float:
     arr = np.asarray(pae, dtype=np.float64)
     if arr.ndim == 0 or (arr.ndim == 2 and arr.shape[0] == arr.shape[1] and arr.size):
         return float(arr.mean())
-    raise EvalInputError(f"structure predictor returned a PAE of shape {arr.shape}; expected a number or an (N, N) matrix")
+    raise EvalInputError(f"structure predictor returned a PAE of shape {arr.shape}; expected a number or an (N, N) "
+                         "matrix")
 
 
 def _fold(sequence: str) -> tuple[np.ndarray, float, float | None]:
@@ -281,20 +273,14 @@ def _self_consistency(name: str, predictions: list, references: list, score, sam
     return MetricResult(name, float(np.mean(scores)), len(predictions), bad)
 
 
-@register("sctm", family="proteins",
-          definition="self-consistency TM-score: TM-score of the folded generated sequence vs the reference/generated backbone (needs an injected folding model)")
 def sctm(predictions: list, references: list) -> MetricResult:
     return _self_consistency("sctm", predictions, references, tm_score, False, "no parsable generated sequence")
 
 
-@register("scrmsd", family="proteins", higher_is_better=False,
-          definition="self-consistency RMSD: CA RMSD of the folded generated sequence vs the backbone (needs an injected folding model)")
 def scrmsd(predictions: list, references: list) -> MetricResult:
     return _self_consistency("scrmsd", predictions, references, kabsch_rmsd, True, "no length-matched folded sequence")
 
 
-@register("plddt", family="proteins", inputs="set",
-          definition="mean pLDDT of the folded generated sequences (needs an injected folding model)")
 def plddt(predictions: list) -> MetricResult:
     if _PREDICTOR is None:
         return MetricResult.not_computed("plddt", NO_PREDICTOR, len(predictions))
@@ -305,8 +291,6 @@ def plddt(predictions: list) -> MetricResult:
     return MetricResult("plddt", float(np.mean([f[3] for f in folded])), len(predictions), bad)
 
 
-@register("ppl", family="proteins", inputs="set", higher_is_better=False,
-          definition="mean ProtGPT2 perplexity of the generated sequences (needs an injected language model)")
 def ppl(predictions: list) -> MetricResult:
     if _SCORER is None:
         return MetricResult.not_computed("ppl", NO_SCORER, len(predictions))
@@ -315,7 +299,3 @@ def ppl(predictions: list) -> MetricResult:
     if not values:
         return MetricResult.not_computed("ppl", "no parsable generated sequence", len(predictions), bad)
     return MetricResult("ppl", float(np.mean(values)), len(predictions), bad)
-
-
-# the design metrics register into this family; imported last because they use the helpers above
-from biomatrix_plugin.eval import protein_design  # noqa: E402,F401

@@ -2,50 +2,52 @@
 
 A result file is the JSON that ``biomatrix eval metric ... --out FILE --task T [--variant V]`` writes
 (``*.json``, or ``*.jsonl`` with one result per line). Rows are matched to ``eval/paper_results.yaml`` by
-(task, variant, metric); values are shown in the paper's unit (fraction metrics ×100 where the paper
-prints percent). Metrics that could not run appear as "not computed" with their reason.
+(task, variant, metric); values are shown in the paper's unit (a metric whose spec says ``unit="fraction"``
+is printed ×100 where the paper prints percent). Metrics that could not run appear as "not computed" with
+their reason; so does a result whose value is NaN or infinite.
+
+A result is checked before any row is drawn: a file that is not UTF-8 or not JSON, a value that is not a
+number, an unknown metric, task or variant (the message lists the valid names, closest first) or a
+``report_as`` the metric does not compute is an error naming the file (and line).
 
 Where the paper names a number differently from the metric that produces it, the result is matched under
 the paper's name:
 
 - ``report_as`` in the result (``eval metric --report-as NAME``) names the paper row explicitly, e.g. the
-  ``validity`` of the strict MolOpt run as ``validity_strict``;
-- ``validity_3d`` computed with ``complete=true`` is the paper's ``validity_completeness`` (V&C);
+  ``validity`` of the strict MolOpt run as ``validity_strict``; only names on the metric spec's
+  ``report_as`` are accepted;
+- a ``report_as`` entry pinned by options applies by itself: ``validity_3d`` computed with ``complete=true``
+  is the paper's ``validity_completeness`` (V&C);
 - a ``correct_loose`` / ``correct_strict`` result also gives the run's ``validity_loose`` /
   ``validity_strict`` (valid outputs / all, from its ``n_items`` and ``n_invalid``) where the paper has
   that row and no explicit result gives it.
 
 A result without ``variant`` of a task whose paper variants include ``default`` (``qm9_unconditional_3d``:
-default and mmff) is the default variant.
+default and mmff) is the default variant; a task without one (smiles / selfies) needs the variant named.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from biomatrix_plugin.eval.io import iter_json_lines
-from biomatrix_plugin.eval.registry import EvalInputError
+from biomatrix_plugin.errors import InputFileError
+from biomatrix_plugin.eval.registry import METRICS, close_matches
+from biomatrix_plugin.eval.spec import EvalInputError
+from biomatrix_plugin.io import atomic_output, atomic_write, iter_jsonl, open_text
 
-# metrics whose value is a fraction in [0, 1]; the paper prints them ×100 in tables with unit: percent
-FRACTION_METRICS = {
-    "validity", "uniqueness", "novelty", "exact_match", "inchi_match", "formula_match", "iupac_match", "fts",
-    "accuracy", "set_precision", "set_recall", "set_f1", "meteor", "bleu2", "bleu4", "rouge1", "rouge2",
-    "rouge_l", "aar", "edit_sr", "edit_wsr", "custom_sr", "custom_wsr", "opt_sr", "opt_wsr", "correct_loose",
-    "validity_loose", "correct_strict", "validity_strict", "validity_3d", "validity_completeness",
-    "validity_uniqueness", "validity_uniqueness_novelty", "atom_stability", "mol_stability",
-}
 # a paper-row name -> why nothing in this package computes it (shown with --all-paper-rows)
 NO_PRODUCER = {
     "validity_uniqueness": "no metric of this package computes QM9 V&U (valid and unique / all)",
     "validity_uniqueness_novelty": "no metric of this package computes QM9 V&U&N (valid, unique and novel / all)",
 }
-# validity of an optimisation run, derived from its correct_* result
+# validity of an optimisation run, derived from its correct_* result (valid outputs / all: a fraction)
 DERIVED_VALIDITY = {"correct_loose": "validity_loose", "correct_strict": "validity_strict"}
-LOWER_IS_BETTER_EXTRA = {"bond_length_mmd", "bond_angle_mmd", "dihedral_mmd", "rep", "pae"}
 
 
 def default_paper_file() -> Path:
@@ -59,7 +61,8 @@ def load_paper(path: str | Path | None = None) -> dict[tuple[str, str, str], dic
     path = Path(path) if path else default_paper_file()
     if not path.exists():
         raise EvalInputError(f"{path}: paper numbers file not found (pass --paper)")
-    data = yaml.safe_load(path.read_text())
+    with open_text(path) as fh:
+        data = yaml.safe_load(fh)
     out = {}
     for entry in data.get("tasks", []):
         for variant, metrics in entry["results"].items():
@@ -71,17 +74,91 @@ def load_paper(path: str | Path | None = None) -> dict[tuple[str, str, str], dic
     return out
 
 
+def task_variants(paper: dict) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for task, variant, _ in paper:
+        out.setdefault(task, set()).add(variant)
+    return out
+
+
+def resolve_task(task: str | None, variant: str | None, paper: dict, where: str) -> tuple[str, str]:
+    """(task, variant) of a result as the report rows name them; an unknown task or variant is an error.
+
+    No task: a result outside the paper's tasks, shown as ``-``. No variant: the task's ``default`` variant;
+    a task without one (smiles / selfies) needs the variant named."""
+    if not task:
+        return "-", variant or "-"
+    variants = task_variants(paper)
+    if task not in variants:
+        raise EvalInputError(f"{where}: unknown task {task!r}; the paper's tasks are: "
+                             f"{', '.join(close_matches(task, variants))}")
+    if not variant:
+        if "default" in variants[task]:
+            return task, "default"
+        raise EvalInputError(f"{where}: task {task} has the variants {', '.join(sorted(variants[task]))}; "
+                             "name one (--variant)")
+    if variant not in variants[task]:
+        raise EvalInputError(f"{where}: task {task} has no variant {variant!r}; its variants are: "
+                             f"{', '.join(close_matches(variant, variants[task]))}")
+    return task, variant
+
+
+def check_report_as(metric: str, paper_name: str, options: dict[str, Any], where: str) -> None:
+    """``paper_name`` must be a number ``metric`` (run with ``options``) really computes (its spec's report_as)."""
+    spec = METRICS.get(metric)
+    if spec is None:
+        raise EvalInputError(f"{where}: report_as {paper_name!r} on unknown metric {metric!r}")
+    problem = spec.report_as_problem(paper_name, options)
+    if problem:
+        raise EvalInputError(f"{where}: --report-as {paper_name}: {problem}")
+
+
+def _read_result_file(path: Path) -> list[tuple[str, Any]]:
+    """(where, JSON value) per result in ``path``: a ``.json`` file holds one, a ``.jsonl`` file one a line."""
+    if path.suffix == ".json":
+        with open_text(path) as fh:
+            text = fh.read()
+        try:
+            return [(str(path), json.loads(text))]
+        except json.JSONDecodeError as exc:
+            raise EvalInputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    out = []
+    for number, value, error in iter_jsonl(path):
+        if error:
+            raise EvalInputError(f"{path}:{number}: {error}")
+        out.append((f"{path}:{number}", value))
+    return out
+
+
+def check_result(obj: Any, where: str) -> dict[str, Any]:
+    """A result as ``eval metric --out`` writes it: an object with a metric name and a number or null value."""
+    if not isinstance(obj, dict) or "metric" not in obj:
+        raise EvalInputError(f"{where}: not a metric result (no 'metric' field)")
+    if not isinstance(obj["metric"], str):
+        raise EvalInputError(f"{where}: 'metric' is {obj['metric']!r}, not a metric name")
+    value = obj.get("value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise EvalInputError(f"{where}: metric {obj['metric']}: value {value!r} is not a number")
+    for key in ("task", "variant", "report_as"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise EvalInputError(f"{where}: {key!r} is {obj[key]!r}, not a name")
+    return obj
+
+
 def load_results(results_dir: str | Path) -> list[dict[str, Any]]:
     root = Path(results_dir)
     if not root.is_dir():
         raise EvalInputError(f"{root}: results directory not found")
     results = []
     for path in sorted(root.rglob("*.json")) + sorted(root.rglob("*.jsonl")):
-        lines = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
-        for number, obj in iter_json_lines(lines, path):
-            if not isinstance(obj, dict) or "metric" not in obj:
-                raise EvalInputError(f"{path}:{number}: not a metric result (no 'metric' field)")
+        try:
+            items = _read_result_file(path)
+        except InputFileError as exc:  # not UTF-8, unreadable: the same error, said as a results-file problem
+            raise EvalInputError(f"results file {exc}") from None
+        for where, obj in items:
+            obj = check_result(obj, where)
             obj["_file"] = str(path.relative_to(root))
+            obj["_where"] = where
             results.append(obj)
     return results
 
@@ -101,29 +178,36 @@ class Row:
     source: str = ""  # the producing metric when the paper names the number differently
 
 
-def _higher_is_better(metric: str) -> bool:
-    from biomatrix_plugin.eval.registry import METRICS, _load_families
-
-    _load_families()
-    if metric in METRICS:
-        return METRICS[metric].higher_is_better
-    return metric not in LOWER_IS_BETTER_EXTRA
+def _spec_field(metric: str, field: str, default: Any) -> Any:
+    spec = METRICS.get(metric)
+    return getattr(spec, field) if spec else default
 
 
-def _display(metric: str, value: float | None, unit: str) -> float | None:
+def _display(value: float | None, metric_unit: str, paper_unit: str) -> float | None:
+    """The value in the paper's unit: a fraction metric is printed x100 in a percent table."""
     if value is None:
         return None
-    return value * 100 if unit == "percent" and metric in FRACTION_METRICS else value
+    return value * 100 if paper_unit == "percent" and metric_unit == "fraction" else value
+
+
+def result_options(res: dict) -> dict[str, Any]:
+    """The options a result was computed with (``options``, or for older files what ``details`` recorded)."""
+    return {**(res.get("details") or {}), **(res.get("options") or {})}
 
 
 def paper_metric_name(res: dict, task: str, variant: str, paper: dict) -> str:
-    """The name under which a result is matched: ``report_as``, else the paper's alias, else its metric."""
+    """The name under which a result is matched: ``report_as``; else a paper name the metric's spec maps onto
+    by its options (validity_3d with complete=true is validity_completeness) where the paper has that row;
+    else its metric."""
     if res.get("report_as"):
         return str(res["report_as"])
     metric = res["metric"]
-    if metric == "validity_3d" and (res.get("details") or {}).get("complete") \
-            and (task, variant, "validity_completeness") in paper:
-        return "validity_completeness"
+    spec = METRICS.get(metric)
+    options = result_options(res)
+    for name, required in (spec.report_as.items() if spec else ()):
+        # only a mapping pinned by options is automatic: plain validity may be loose or strict, --report-as says
+        if required and (task, variant, name) in paper and spec.report_as_problem(name, options) is None:
+            return name
     return metric
 
 
@@ -134,47 +218,64 @@ def _derived_validity(res: dict) -> float | None:
     return (n - bad) / n
 
 
+def _checked_where(res: dict, paper: dict) -> tuple[str, str]:
+    """(task, variant) of a result, after checking its metric, task, variant and report_as are real."""
+    where = res.get("_where") or res.get("_file") or "result"
+    if res["metric"] not in METRICS:
+        raise EvalInputError(f"{where}: unknown metric {res['metric']!r}; the metrics are: "
+                             f"{', '.join(close_matches(res['metric'], METRICS)[:8])}, ...")
+    task, variant = resolve_task(res.get("task"), res.get("variant"), paper, where)
+    if res.get("report_as"):
+        check_report_as(res["metric"], res["report_as"], result_options(res), where)
+    return task, variant
+
+
+def _value_problem(res: dict) -> str | None:
+    """Why a computed result has no usable value (NaN/inf in a hand-made or foreign file), or None."""
+    value = res.get("value")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"value is {value} in {res.get('_file', 'the result')}, not a finite number"
+    return None
+
+
 def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False) -> list[Row]:
     rows, seen = [], set()
-    variants_by_task: dict[str, set[str]] = {}
-    task_unit: dict[str, str] = {}
-    for (task, variant, _), ref in paper.items():
-        variants_by_task.setdefault(task, set()).add(variant)
-        task_unit[task] = ref["unit"]
+    task_unit = {task: ref["unit"] for (task, _, _), ref in paper.items()}
 
-    def where(res: dict) -> tuple[str, str]:
-        task = res.get("task") or "-"
-        return task, res.get("variant") or ("default" if "default" in variants_by_task.get(task, ()) else "-")
-
-    def add(task: str, variant: str, metric: str, value, computed: bool, res: dict, source: str = "") -> None:
+    def add(task: str, variant: str, metric: str, value, computed: bool, res: dict, source: str = "",
+            metric_unit: str = "raw", reason: str = "") -> None:
         ref = paper.get((task, variant, metric))
         unit = ref["unit"] if ref else task_unit.get(task, "raw")
         seen.add((task, variant, metric))
-        rows.append(Row(task, variant, metric, _display(metric, value, unit) if computed else None,
+        producer = res["metric"]
+        rows.append(Row(task, variant, metric, _display(value, metric_unit, unit) if computed else None,
                         ref["value"] if ref else None, res.get("n_items"), res.get("n_invalid"),
                         "computed" if computed else "not computed",
-                        "" if computed else (res.get("reason") or "no value"), _higher_is_better(metric), source))
+                        "" if computed else (reason or res.get("reason") or "no value"),
+                        _spec_field(producer, "higher_is_better", True), source))
 
-    for res in results:
-        task, variant = where(res)
+    located = [(res, *_checked_where(res, paper)) for res in results]  # every error before any row
+    for res, task, variant in located:
         metric = paper_metric_name(res, task, variant, paper)
-        computed = res.get("status", "computed") == "computed" and res.get("value") is not None
+        problem = _value_problem(res)
+        computed = res.get("status", "computed") == "computed" and res.get("value") is not None and not problem
         source = res["metric"] if metric != res["metric"] else ""
-        if source and (res.get("details") or {}).get("complete"):
+        if source and result_options(res).get("complete"):
             source += " complete=true"
-        add(task, variant, metric, res.get("value"), computed, res, source)
-    for res in results:  # after the explicit results, so that one given with --report-as wins
-        task, variant = where(res)
+        add(task, variant, metric, res.get("value"), computed, res, source,
+            metric_unit=_spec_field(res["metric"], "unit", "raw"), reason=problem or "")
+    for res, task, variant in located:  # after the explicit results, so that one given with --report-as wins
         derived = DERIVED_VALIDITY.get(res["metric"])
         value = _derived_validity(res)
         if derived and value is not None and (task, variant, derived) in paper and (task, variant, derived) not in seen:
-            add(task, variant, derived, value, True, res, f"{res['metric']}: valid outputs / all")
+            add(task, variant, derived, value, True, res, f"{res['metric']}: valid outputs / all",
+                metric_unit="fraction")
     if all_paper_rows:
         for (task, variant, metric), ref in sorted(paper.items()):
             if (task, variant, metric) not in seen:
                 rows.append(Row(task, variant, metric, None, ref["value"], None, None, "not computed",
                                 NO_PRODUCER.get(metric, "no result in the results directory"),
-                                _higher_is_better(metric)))
+                                _spec_field(metric, "higher_is_better", True)))
     return rows
 
 
@@ -239,7 +340,8 @@ def render_png(rows: list[Row], path: Path) -> None:
     missing = sum(r.status != "computed" for r in rows)
     ax.set_title("BioMatrix evaluation vs the paper" + (f" ({missing} not computed: see report.md)" if missing else ""))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_output(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=120)
     plt.close(fig)
 
 
@@ -249,5 +351,5 @@ def write_report(results_dir: str | Path, paper_file: str | Path | None = None,
     rows = build_rows(load_results(root), load_paper(paper_file), all_paper_rows)
     md, png = root / "report.md", root / "report.png"
     render_png(rows, png)
-    md.write_text(render_markdown(rows, png.name))
+    atomic_write(md, render_markdown(rows, png.name))
     return md, png

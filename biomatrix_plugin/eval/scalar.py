@@ -15,14 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
-NUMERIC_OPTIONS = {
-    "extract": OptionSpec(str, "strict", "strict: the whole prediction is a number; first: first number in it",
-                          ("strict", "first")),
-}
 
 
 def parse_number(item: Any, extract: str = "strict") -> float | None:
@@ -59,8 +55,6 @@ def _numeric_pairs(name: str, predictions: list, references: list, extract: str)
     return np.array(preds, dtype=np.float64), np.array(refs, dtype=np.float64), n_bad
 
 
-@register("rmse", family="scalar", higher_is_better=False, options=NUMERIC_OPTIONS,
-          definition="root mean squared error over parseable numeric predictions (unparseable counted, not scored)")
 def rmse(predictions: list, references: list, extract: str = "strict") -> MetricResult:
     p, r, bad = _numeric_pairs("rmse", predictions, references, extract)
     if not len(p):
@@ -68,8 +62,6 @@ def rmse(predictions: list, references: list, extract: str = "strict") -> Metric
     return MetricResult("rmse", float(np.sqrt(np.mean((p - r) ** 2))), len(predictions), bad)
 
 
-@register("mae", family="scalar", higher_is_better=False, options=NUMERIC_OPTIONS,
-          definition="mean absolute error over parseable numeric predictions (unparseable counted, not scored)")
 def mae(predictions: list, references: list, extract: str = "strict") -> MetricResult:
     p, r, bad = _numeric_pairs("mae", predictions, references, extract)
     if not len(p):
@@ -87,16 +79,12 @@ def _correlation(name: str, predictions: list, references: list, extract: str, f
     return MetricResult(name, float(func(p, r)[0]), len(predictions), bad)
 
 
-@register("pearson", family="scalar", options=NUMERIC_OPTIONS,
-          definition="Pearson correlation between parseable predictions and references (scipy)")
 def pearson(predictions: list, references: list, extract: str = "strict") -> MetricResult:
     from scipy.stats import pearsonr
 
     return _correlation("pearson", predictions, references, extract, pearsonr)
 
 
-@register("spearman", family="scalar", options=NUMERIC_OPTIONS,
-          definition="Spearman rank correlation between parseable predictions and references (scipy)")
 def spearman(predictions: list, references: list, extract: str = "strict") -> MetricResult:
     from scipy.stats import spearmanr
 
@@ -109,12 +97,6 @@ def normalize_label(text: Any, case_sensitive: bool = False) -> str:
     return s if case_sensitive else s.lower()
 
 
-@register("accuracy", family="scalar",
-          options={"case_sensitive": OptionSpec(bool, False, "compare labels case-sensitively"),
-                   "regex": OptionSpec(str, "", "take the label from the prediction's first match of this regex "
-                                       "(its first group if it has one), e.g. \\b([A-D])\\b for multiple choice; "
-                                       "no match = invalid")},
-          definition="fraction of predictions equal to the reference label (whitespace/case/final '.' normalised); empty = wrong")
 def accuracy(predictions: list, references: list, case_sensitive: bool = False, regex: str = "") -> MetricResult:
     try:
         pattern = re.compile(regex) if regex else None
@@ -139,10 +121,6 @@ def accuracy(predictions: list, references: list, case_sensitive: bool = False, 
     return MetricResult("accuracy", hits / len(predictions), len(predictions), bad)
 
 
-SET_OPTIONS = {
-    "sep": OptionSpec(str, ";", "label separator inside a text item (JSON lists need none)"),
-    "case_sensitive": OptionSpec(bool, False, "compare labels case-sensitively"),
-}
 
 
 def label_set(item: Any, sep: str, case_sensitive: bool) -> set[str]:
@@ -179,19 +157,13 @@ def _set_metric(name: str, which: int, predictions: list, references: list, sep:
     return MetricResult(name, float(np.mean(values[which])), len(predictions), values[3])
 
 
-@register("set_precision", family="scalar", options=SET_OPTIONS,
-          definition="mean per-sample precision of predicted label set vs reference set (OPI EC/GO/keywords)")
 def set_precision(predictions: list, references: list, sep: str = ";", case_sensitive: bool = False):
     return _set_metric("set_precision", 0, predictions, references, sep, case_sensitive)
 
 
-@register("set_recall", family="scalar", options=SET_OPTIONS,
-          definition="mean per-sample recall of predicted label set vs reference set")
 def set_recall(predictions: list, references: list, sep: str = ";", case_sensitive: bool = False):
     return _set_metric("set_recall", 1, predictions, references, sep, case_sensitive)
 
 
-@register("set_f1", family="scalar", options=SET_OPTIONS,
-          definition="mean per-sample F1 of predicted label set vs reference set (empty prediction = 0)")
 def set_f1(predictions: list, references: list, sep: str = ";", case_sensitive: bool = False):
     return _set_metric("set_f1", 2, predictions, references, sep, case_sensitive)

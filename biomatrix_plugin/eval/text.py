@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from biomatrix_plugin.errors import BioMatrixError
-from biomatrix_plugin.eval.registry import EvalInputError, MetricResult, OptionSpec, register
+from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
 
 WORDNET_MISSING = (
     "WordNet data missing: install the WordNet 3.0 database (Debian/Ubuntu: `apt-get install wordnet-base`, "
@@ -140,10 +140,6 @@ def make_tokenizer(spec: str) -> Callable[[str], list[str]]:
     raise EvalInputError(f"tokenizer {spec!r}: expected regex, whitespace or hf:/path")
 
 
-TEXT_OPTIONS = {
-    "tokenizer": OptionSpec(str, "regex", "regex | whitespace | hf:/local/tokenizer/dir"),
-    "empty": OptionSpec(str, "skip", "empty predictions: skip (SMolInstruct) or zero", ("skip", "zero")),
-}
 
 
 def _pairs(name: str, predictions: list, references: list):
@@ -176,14 +172,10 @@ def _bleu(name: str, n: int, predictions: list, references: list, tokenizer: str
     return MetricResult(name, float(corpus_bleu(refs, hyps, weights=weights)), len(predictions), n_bad)
 
 
-@register("bleu2", family="text", options=TEXT_OPTIONS,
-          definition="corpus BLEU with 1-2-gram weights (0.5, 0.5), nltk")
 def bleu2(predictions: list, references: list, tokenizer: str = "regex", empty: str = "skip") -> MetricResult:
     return _bleu("bleu2", 2, predictions, references, tokenizer, empty)
 
 
-@register("bleu4", family="text", options=TEXT_OPTIONS,
-          definition="corpus BLEU with 1-4-gram weights (0.25 each), nltk")
 def bleu4(predictions: list, references: list, tokenizer: str = "regex", empty: str = "skip") -> MetricResult:
     return _bleu("bleu4", 4, predictions, references, tokenizer, empty)
 
@@ -210,28 +202,20 @@ def _rouge(name: str, key: str, predictions: list, references: list, empty: str,
                           lambda p, r: scorer.score(r, p)[key].fmeasure)
 
 
-_ROUGE_OPTIONS = {"empty": TEXT_OPTIONS["empty"],
-                  "stemmer": OptionSpec(bool, False, "Porter-stem tokens before matching (rouge-score use_stemmer)")}
 
 
-@register("rouge1", family="text", options=_ROUGE_OPTIONS, definition="mean ROUGE-1 F-measure (rouge-score)")
 def rouge1(predictions: list, references: list, empty: str = "skip", stemmer: bool = False) -> MetricResult:
     return _rouge("rouge1", "rouge1", predictions, references, empty, stemmer)
 
 
-@register("rouge2", family="text", options=_ROUGE_OPTIONS, definition="mean ROUGE-2 F-measure (rouge-score)")
 def rouge2(predictions: list, references: list, empty: str = "skip", stemmer: bool = False) -> MetricResult:
     return _rouge("rouge2", "rouge2", predictions, references, empty, stemmer)
 
 
-@register("rouge_l", family="text", options=_ROUGE_OPTIONS,
-          definition="mean ROUGE-L (longest common subsequence) F-measure (rouge-score)")
 def rouge_l(predictions: list, references: list, empty: str = "skip", stemmer: bool = False) -> MetricResult:
     return _rouge("rouge_l", "rougeL", predictions, references, empty, stemmer)
 
 
-@register("meteor", family="text", options=TEXT_OPTIONS,
-          definition="mean METEOR (nltk; exact, Porter-stem and WordNet-synonym matches; needs local WordNet 3.0)")
 def meteor(predictions: list, references: list, tokenizer: str = "regex", empty: str = "skip") -> MetricResult:
     from nltk.translate.meteor_score import meteor_score
 

@@ -61,7 +61,7 @@ def test_json_array_file(tmp_path, capsys):
     assert rc == 0 and json.loads(out)["value"] == pytest.approx(2 / 3)
     pred.write_text('[\n  "CCO",\n')
     rc, _, err = run(capsys, "metric", "validity", "--pred", str(pred))
-    assert rc == 2 and "not valid JSON" in err
+    assert rc == 2 and "pred.json:3: not JSON" in err
 
 
 def test_options_are_passed(tmp_path, capsys):
@@ -93,8 +93,9 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys, case):
     ref.write_text("1\n2\n3\n")
     args = ["metric", "rmse", "--pred", str(pred), "--ref", str(ref)]
     expect = {
-        "missing": "file not found", "line_count": "3 predictions but 2 references", "mixed": "mixed item types",
-        "bad_json": "p.jsonl:2: not valid JSON", "unknown": "unknown metric", "no_ref": "needs references",
+        "missing": "nope.txt: no such file", "line_count": "3 predictions but 2 references",
+        "mixed": "mixed item types",
+        "bad_json": "p.jsonl:2: not JSON", "unknown": "unknown metric", "no_ref": "needs references",
         "bad_ref": "reference item 2", "unused_train": "--train is not used", "unused_ref": "--ref is not used",
     }[case]
     if case == "missing":
@@ -196,7 +197,8 @@ def test_report_matches_the_papers_names(tmp_path, capsys):
         return [c.strip() for c in found[0].split("|")[1:-1]]
 
     # V&C: 1 of 2 molecules is valid and one fragment; paper 1.000
-    assert row("qm9_unconditional_2d", "validity_completeness")[1:5] == ["default", "validity_completeness ↑", "0.5", "1"]
+    vc = row("qm9_unconditional_2d", "validity_completeness")
+    assert vc[1:5] == ["default", "validity_completeness ↑", "0.5", "1"]
     assert "from validity_3d complete=true" in row("qm9_unconditional_2d", "validity_completeness")[8]
     # no --variant: the default variant of a task that also has an mmff variant; 9 of 18 atoms stable
     assert row("qm9_unconditional_3d", "atom_stability")[1:5] == ["default", "atom_stability ↑", "0.5", "0.897"]

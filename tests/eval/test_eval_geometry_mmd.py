@@ -111,7 +111,8 @@ def test_hand_computed_mmd_on_tiny_1d_example():
 
 def test_periodic_kernel_wraps_round_the_circle():
     # 179 and -179 degrees are 2 degrees apart on the circle, 358 on the line
-    assert gaussian_kernel(np.array([179.0]), np.array([-179.0]), 2.0, period=360.0)[0, 0] == pytest.approx(math.exp(-0.5))
+    wrapped = gaussian_kernel(np.array([179.0]), np.array([-179.0]), 2.0, period=360.0)[0, 0]
+    assert wrapped == pytest.approx(math.exp(-0.5))
     assert gaussian_kernel(np.array([179.0]), np.array([-179.0]), 2.0)[0, 0] < 1e-300
     x, y = np.array([179.0, 178.0]), np.array([-179.0])
     k = lambda d: math.exp(-(d**2) / 8)
@@ -210,7 +211,8 @@ def test_invalid_input_is_counted_or_rejected(cdk2_mols):
 def test_generated_set_missing_a_reference_type_is_reported(cdk2_mols):
     ref = molblocks(cdk2_mols)
     methane = {"atoms": ["C", "H", "H", "H", "H"],
-               "coords": [[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]]}
+               "coords": [[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63], [-0.63, 0.63, -0.63],
+                          [0.63, -0.63, -0.63]]}
     result = compute("bond_length_mmd", [methane], ref)
     assert result.status == "computed"
     assert result.details["types_without_generated"] == [t for t in result.details["top_types"] if t != "C-H:1"]
