@@ -68,7 +68,7 @@ def test_vocab_build_cli_counts_and_rejects(tmp_path):
     corpus = tmp_path / "c.jsonl"
     rows = [
         {"text": "x <|mol_sfi_start|>[C][C][O]<|mol_sfi_end|> y <|mol_3d_start|>[C 5][C 5][O 7]<|mol_3d_end|>"},
-        {"struct_sfi": "[C 5][Branch1 -1][N 2]"},
+        {"struct_sfi": "[C 5][C 5][N 2]"},
         {"smiles": "c1ccccc1"},
         {"smiles": "not a smiles"},
         {"other": 1},
@@ -80,7 +80,7 @@ def test_vocab_build_cli_counts_and_rejects(tmp_path):
     assert report["records"] == 6 and report["rejected"] == 3
     assert (out / "mol3d_joint.tsv").read_text().splitlines()[1:] == ["[C 5]\t[C 5]"]
     rejects = (out / "rejects.tsv").read_text()
-    assert "c.jsonl:4" in rejects and "c.jsonl:5" in rejects and "invalid JSON" in rejects
+    assert "c.jsonl:4" in rejects and "c.jsonl:5" in rejects and "not JSON" in rejects
 
 
 def test_import_keeps_released_ids_whatever_the_category_order(tiny_base_dir, tmp_path):
@@ -151,7 +151,8 @@ def test_vocab_build_learns_selfies_symbols_the_current_vocabulary_lacks(tmp_pat
     assert not new_symbols & set(load_vocabulary(None).selfies_tokens)
     corpus = tmp_path / "corpus.jsonl"
     rows = ["SELFIES: <|mol_sfi_start|>[C][C@@][Branch1][C][N][Branch1][C][F][O]<|mol_sfi_end|>",
-            "Salt <|mol_sfi_start|>[C][C][O-1].[Na+1]<|mol_sfi_end|> and <|mol_sfi_start|>[C][/C][=C][/O]<|mol_sfi_end|>",
+            "Salt <|mol_sfi_start|>[C][C][O-1].[Na+1]<|mol_sfi_end|> and "
+            "<|mol_sfi_start|>[C][/C][=C][/O]<|mol_sfi_end|>",
             "Deuterated <|mol_sfi_start|>[2H][C][Branch1][C][2H][2H]<|mol_sfi_end|>",
             "broken <|mol_sfi_start|>[C][C<|mol_sfi_end|>"]
     corpus.write_text("\n".join(json.dumps({"text": t}) for t in rows) + "\n")
