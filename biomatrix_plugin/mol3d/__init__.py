@@ -6,6 +6,12 @@ Public API (names are stable; see docs/mol3d.md)::
     res = encode_mol(mol)            # EncodedMol(struct_sfi="[H 3][C 0]...", codes=[3, 0, ...], smiles=...)
     mol3d = decode(res.struct_sfi)   # RDKit Mol with a 3D conformer and stereo from 3D (mmff=True to refine)
 
+Owns: the MolStrucTok model, encode/decode, batch runs (``batch``), training, the checkpoint lookup and
+download (``checkpoint``) and ``biomatrix mol3d``. Joint-token validation lives one stage down, in
+``modalities.mol3d_tokens``, so that wrap/unwrap share it.
+
+May import: ``vocab``, ``modalities`` and the base layer (``errors``, ``io``, ``paths``, ``cli_types``).
+
 Attributes load lazily so that importing the package does not import torch or RDKit.
 """
 

@@ -102,16 +102,26 @@ def _needs_hydrogens(mol) -> bool:
     coordinates) so that every hydrogen has a code. A molecule that already has hydrogen atoms is taken as
     it is, as the reference does: an atom whose hydrogens are only a count (a molblock giving Cu two
     implicit hydrogens) stays one bracket symbol, ``[CuH2 171]``, instead of gaining ``[H]`` atoms."""
-    # GetTotalNumHs counts implicit plus 'explicit count' hydrogens, not hydrogen atoms in the graph.
-    if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):
+    if mol.HasSubstructMatch(_query("[#1]")):
         return False
+    # GetTotalNumHs counts implicit plus 'explicit count' hydrogens, not hydrogen atoms in the graph.
     return any(a.GetTotalNumHs() for a in mol.GetAtoms())
 
 
 ISOTOPE_POLICIES = ("warn", "reject")
 
 
+@lru_cache(maxsize=None)
+def _query(smarts: str):
+    from rdkit import Chem
+
+    return Chem.MolFromSmarts(smarts)
+
+
 def _isotope_labels(mol) -> list[str]:
+    # one substructure match in C++ (~6 us) instead of a Python loop over the atoms (~300 us a molecule)
+    if not mol.HasSubstructMatch(_query("[!0*]")):
+        return []
     return [f"[{a.GetIsotope()}{a.GetSymbol()}]" for a in mol.GetAtoms() if a.GetIsotope()]
 
 
