@@ -28,7 +28,8 @@ if mode == "baseline":
 else:
     from biomatrix_plugin.model.extend import extend_model
     extend_model(base, out)
-print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_gb": peak_gb}))
 """
 
 
@@ -54,7 +55,8 @@ def build_4b_width(out: Path, layers: int) -> None:
 
 
 def run(mode: str, base: Path, out: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(base), str(out)], capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, "-c", CHILD, mode, str(base), str(out)],
+                          capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

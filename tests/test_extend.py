@@ -71,3 +71,21 @@ def test_untied_output_embeddings_get_the_same_treatment(qwen3_tokenizer, tmp_pa
 def test_extending_twice_is_refused(tiny_extended_model, tmp_path):
     with pytest.raises(ValueError, match="already present"):
         extend_model(tiny_extended_model, tmp_path)
+
+
+def test_extend_cli_on_an_extended_model_is_one_error_line(tiny_extended_model, tmp_path, capsys):
+    from biomatrix_plugin.cli import main
+
+    assert main(["extend", "--base", str(tiny_extended_model), "--out", str(tmp_path / "again")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "already present" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [({"noise_scale": float("nan")}, "noise_scale"),
+                                             ({"noise_scale": -1.0}, "noise_scale"), ({"seed": -1}, "seed")])
+def test_extend_model_refuses_options_that_cannot_work(tiny_base_dir, tmp_path, kwargs, message):
+    from biomatrix_plugin.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        extend_model(tiny_base_dir, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
