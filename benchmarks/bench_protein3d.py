@@ -4,7 +4,8 @@ Generates mmCIF files (ideal-geometry chains with random torsions, two chains pe
 temporary folder, then times, in one process:
 
 - baseline: biotite reading the first model (``CIFFile.read`` + ``get_structure``), no extraction;
-- ours: ``extract_chains`` (read, altlocs, residue classification, backbone, drops and breaks);
+- ours: ``extract_chains`` (read, altlocs, residue classification, backbone, drops and breaks), on the
+  same structures as mmCIF and as PDB (PDB also checks for ATOM lines cut before their coordinates);
 - baseline: wrapping sequence and codes with ``wrap_protein`` / ``wrap_prot3d`` once each;
 - ours: ``three_view_instances`` (three rows per protein, plus the composite with annotations);
 - TM-score and Kabsch RMSD for 150-residue pairs.
@@ -25,6 +26,7 @@ import numpy as np
 
 def make_files(folder: Path, n_files: int, rng: np.random.Generator) -> int:
     import biotite.structure as struc
+    import biotite.structure.io.pdb as pdb
     import biotite.structure.io.pdbx as pdbx
 
     from biomatrix_plugin.protein3d.geometry import build_backbone
@@ -56,6 +58,9 @@ def make_files(folder: Path, n_files: int, rng: np.random.Generator) -> int:
         cif = pdbx.CIFFile()
         pdbx.set_structure(cif, atoms, data_block=f"b{i:04d}")
         cif.write(str(folder / f"b{i:04d}.cif"))
+        pdb_file = pdb.PDBFile()
+        pdb_file.set_structure(atoms)
+        pdb_file.write(str(folder / f"b{i:04d}.pdb"))
     return residues
 
 
@@ -71,6 +76,7 @@ def main() -> None:
     parser.add_argument("--proteins", type=int, default=5000)
     args = parser.parse_args()
 
+    import biotite.structure.io.pdb as pdb
     import biotite.structure.io.pdbx as pdbx
 
     from biomatrix_plugin.modalities.serialization import wrap_prot3d, wrap_protein
@@ -100,6 +106,17 @@ def main() -> None:
         rows.append(("mmCIF structures parsed+extracted /s", len(files) / t_ours, len(files) / t_base,
                      "biotite read + get_structure only"))
         rows.append(("residues extracted /s", residues / t_ours, residues / t_base, "same"))
+
+        pdb_files = sorted(folder.glob("*.pdb"))
+
+        def bare_pdb(path):
+            return pdb.PDBFile.read(str(path)).get_structure(model=1)
+
+        t_base, _ = timed(bare_pdb, pdb_files)
+        t_ours, results = timed(extract_chains, pdb_files)
+        assert sum(len(r.chains) for r in results) == 2 * len(pdb_files)
+        rows.append(("PDB structures parsed+extracted /s", len(pdb_files) / t_ours, len(pdb_files) / t_base,
+                     "biotite PDBFile.read + get_structure only"))
 
     letters = "ACDEFGHIKLMNPQRSTVWY"
     proteins = []

@@ -92,7 +92,8 @@ def register(subparsers) -> None:
 def _add_extract(sub) -> None:
     p = sub.add_parser("extract", help="backbone (N/CA/C) and sequence per chain, one JSON object per line")
     p.add_argument("--in", "--structure", dest="structure", nargs="+", required=True,
-                   help=f"PDB/mmCIF/BinaryCIF files (optionally .gz) or folders holding them (--structure: {ALIAS_NOTE})")
+                   help="PDB/mmCIF/BinaryCIF files (optionally .gz) or folders holding them "
+                        f"(--structure: {ALIAS_NOTE})")
     p.add_argument("--chain", help="only this chain (author chain id); default: every protein chain")
     p.add_argument("--out", "--output", dest="output",
                    help=f"JSONL file (default: standard output; --output: {ALIAS_NOTE})")
@@ -111,7 +112,8 @@ def _add_encode(sub) -> None:
                    help=f"JSONL from `biomatrix protein3d extract` (--input: {ALIAS_NOTE})")
     p.add_argument("--backend", choices=("precomputed", "gcp_vqvae"), default="precomputed")
     p.add_argument("--vq-csv", nargs="*", default=[], help="precomputed (required there): vq_indices.csv file(s)")
-    p.add_argument("--config", help="gcp_vqvae (required there): YAML with repo_dir, model_dir, python, batch_size, ...")
+    p.add_argument("--config",
+                   help="gcp_vqvae (required there): YAML with repo_dir, model_dir, python, batch_size, ...")
     p.add_argument("--out", "--output", dest="output", required=True,
                    help=f"vq_indices.csv to write (pid, indices, protein_sequence; --output: {ALIAS_NOTE})")
     p.add_argument("--rejects", help="JSONL of records that got no codes, with reasons (default: standard error)")
@@ -135,7 +137,8 @@ def expand_structure_paths(paths: Iterable[str]) -> list[Path]:
     for item in paths:
         path = Path(item)
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(STRUCTURE_SUFFIXES)))
+            out.extend(sorted(p for p in path.rglob("*")
+                              if p.is_file() and p.name.lower().endswith(STRUCTURE_SUFFIXES)))
         else:
             out.append(path)
     return out
@@ -229,7 +232,8 @@ def _encode_tokenizer(args: argparse.Namespace):
         if args.config:
             raise ConfigError("--config configures the gcp_vqvae backend; --backend precomputed reads --vq-csv")
         if not args.vq_csv:
-            raise ConfigError("--backend precomputed needs --vq-csv FILE... (the vq_indices.csv tables to look codes up in)")
+            raise ConfigError("--backend precomputed needs --vq-csv FILE... "
+                              "(the vq_indices.csv tables to look codes up in)")
         return get_structure_tokenizer("precomputed", csv_paths=args.vq_csv)
     if args.vq_csv:
         raise ConfigError("--vq-csv is read by the precomputed backend; --backend gcp_vqvae runs the model (--config)")

@@ -285,7 +285,7 @@ class GCPVQVAETokenizer(StructureTokenizer):
             return int(model_cfg["model"]["max_length"])
         except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
             raise GCPVQVAEUnavailable(
-                f"{self.config.model_dir / 'config_vqvae.yaml'}: no model.max_length; set max_length in the configuration"
+                f"{path}: no model.max_length; set max_length in the configuration"
             ) from exc
 
     # ------------------------------------------------------------ runs
@@ -361,7 +361,8 @@ class GCPVQVAETokenizer(StructureTokenizer):
         for i, req in enumerate(requests):
             reason = check_backbone(req.backbone, req.sequence, req.pid)
             if reason is None and len(req.sequence) > checked["max_length"]:
-                reason = f"{req.pid}: {len(req.sequence)} residues, longer than the model's max_length {checked['max_length']}"
+                reason = (f"{req.pid}: {len(req.sequence)} residues, longer than the model's max_length "
+                          f"{checked['max_length']}")
             if reason is None and set(model_alphabet(req.sequence)) - MODEL_LETTERS:
                 reason = f"{req.pid}: sequence has letters outside A-Z"
             if reason:
@@ -430,7 +431,8 @@ class GCPVQVAETokenizer(StructureTokenizer):
                     chains = extract_chains(found[-1]).chains
                     if len(chains) != 1 or len(chains[0].sequence) != len(codes[i]):
                         got = len(chains[0].sequence) if chains else 0
-                        raise StructureTokenizerError(f"codes[{i}]: decoded structure has {got} residues for {len(codes[i])} codes")
+                        raise StructureTokenizerError(
+                            f"codes[{i}]: decoded structure has {got} residues for {len(codes[i])} codes")
                     out.append(chains[0].backbone)
             finally:
                 self._cleanup(run_dir)

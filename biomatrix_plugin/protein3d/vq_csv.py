@@ -160,7 +160,8 @@ def write_vq_csv(path: str | os.PathLike, records: Iterable[VQRecord]) -> int:
         writer.writerow(COLUMNS)
         for record in records:
             if any(c in record.pid for c in "\r\n"):
-                raise VQCsvError(f"{path}: pid {record.pid!r} holds a line break; vq_indices.csv rows are one line each")
+                raise VQCsvError(f"{path}: pid {record.pid!r} holds a line break; "
+                                 "vq_indices.csv rows are one line each")
             writer.writerow([record.pid, " ".join(str(int(c)) for c in record.codes), record.sequence])
             count += 1
     return count

@@ -49,7 +49,8 @@ with open(cfg["indices_csv_path"]) as f:
             # residue i sits 3.8 A along x; the code sets its height, so decoding is checkable
             for k, name in enumerate(("N", "CA", "C")):
                 x, y, z = 3.8 * i + 1.2 * k, code / 1000.0, 0.0
-                lines.append(f"ATOM  {serial:>5}  {name:<3} UNK A{i + 1:>4}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00           {name[0]}")
+                lines.append(f"ATOM  {serial:>5}  {name:<3} UNK A{i + 1:>4}    {x:8.3f}{y:8.3f}{z:8.3f}"
+                             f"  1.00  0.00           {name[0]}")
                 serial += 1
         with open(os.path.join(out, row["pid"] + ".pdb"), "w") as g:
             g.write("\n".join(lines) + "\nEND\n")

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from protein3d_builders import helix
 
 from biomatrix_plugin.protein3d.comparison import kabsch_rmsd, superimpose, tm_d0, tm_score
 from biomatrix_plugin.protein3d.geometry import build_backbone
+from protein3d_builders import helix
 
 
 def random_rotation(rng):

@@ -4,11 +4,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from protein3d_builders import Atom, chain_atoms, edit, helix, pdb_text, strand, write
 
 from biomatrix_plugin.cli import main as biomatrix_main
 from biomatrix_plugin.protein3d.backbone import extract_chains
 from biomatrix_plugin.protein3d.structure_io import StructureFileError, write_backbone
+from protein3d_builders import Atom, chain_atoms, edit, helix, pdb_text, strand, write
 
 SEQ12 = "MKTAYIAKQRQI"
 FORMATS = ["pdb", "cif"]

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import pytest
-from protein3d_builders import Atom, chain_atoms, helix, pdb_text, strand, write
 
 import biomatrix_plugin.protein3d as protein3d_pkg
 from biomatrix_plugin.cli import main as biomatrix_main
@@ -21,6 +20,7 @@ from biomatrix_plugin.protein3d.instances import three_view_instances
 from biomatrix_plugin.protein3d.structure_io import StructureFileError
 from biomatrix_plugin.protein3d.tokenizer import StructureTokenizerError, get_structure_tokenizer
 from biomatrix_plugin.protein3d.vq_csv import ascii_code, read_vq_csv
+from protein3d_builders import Atom, chain_atoms, helix, pdb_text, strand, write
 
 PKG_DIR = Path(protein3d_pkg.__file__).parent
 HEADER = "pid,indices,protein_sequence\n"

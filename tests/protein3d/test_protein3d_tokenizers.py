@@ -4,8 +4,6 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from fake_gcp_checkout import make_fake_gcp
-from protein3d_builders import chain_atoms, helix, strand, write
 
 from biomatrix_plugin.cli import main as biomatrix_main
 from biomatrix_plugin.protein3d.backbone import extract_chains
@@ -18,6 +16,8 @@ from biomatrix_plugin.protein3d.tokenizer import (
     get_structure_tokenizer,
 )
 from biomatrix_plugin.protein3d.vq_csv import VQCsvError, VQRecord, read_vq_csv, write_vq_csv
+from fake_gcp_checkout import make_fake_gcp
+from protein3d_builders import chain_atoms, helix, strand, write
 
 HEADER = "pid,indices,protein_sequence\n"
 
