@@ -85,9 +85,9 @@ class Kind:
 
 @dataclass(frozen=True)
 class Any_(Kind):
-    """Anything (a free-form block another schema checks)."""
+    """Anything, null included (a free-form block another schema checks)."""
 
-    def _check(self, value, key):
+    def problems(self, value, key=""):
         return iter(())
 
 

@@ -21,7 +21,6 @@ two paths in columns. Relative paths are resolved under the ``structure_root`` p
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
 import random
@@ -30,7 +29,9 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from biomatrix_plugin.corpus.compose import Component, compose, format_sig, include, sample_views
-from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.corpus.records import RecordRejected, free_text
+from biomatrix_plugin.errors import InputFileError
+from biomatrix_plugin.io import quiet_rdkit, sdf_blocks
 
 DEFAULT_LIGAND_VIEWS = {"smiles": 0.6, "selfies": 0.6}
 TYPES_LABELS = ("label", "affinity", "rmsd")  # numeric columns of a CrossDocked2020 .types line
@@ -114,29 +115,29 @@ def ligand_file(path: str, root: str | None, pose: int | None) -> tuple[str, int
 def _sdf_entries(path: str) -> tuple[str, ...]:
     """The entries of an SDF file as text; docked poses of one ligand come on consecutive index lines,
     so caching a few files avoids re-reading a multi-pose file once per pose."""
-    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except (OSError, EOFError) as exc:
-        raise RecordRejected(f"ligand file {os.path.basename(path)}: cannot read it ({exc})") from None
-    entries = [e for e in re.split(r"^\$\$\$\$[^\n]*\n?", text, flags=re.M) if e.strip()]
-    return tuple(entries)
+        return tuple(entry for entry in sdf_blocks(path) if entry.strip())
+    except InputFileError as exc:  # truncated gzip, not UTF-8, missing: this record's ligand is unusable
+        reason = str(exc)
+        if reason.startswith(path + ":"):
+            reason = reason[len(path) + 1:].strip()
+        raise RecordRejected(f"ligand file {os.path.basename(path)}: cannot read it ({reason})") from None
 
 
-def ligand_pose(path: str, pose: int):
+def ligand_pose(path: str, pose: int, limits: tuple[int | None, int | None] = (None, None)):
     """The RDKit molecule (hydrogens kept, 3D conformer) of entry ``pose`` of an SDF file."""
     from rdkit import Chem
 
-    from biomatrix_plugin.corpus.molecules import _quiet_rdkit
+    from biomatrix_plugin.corpus.molecules import check_molblock
 
-    _quiet_rdkit()
     entries = _sdf_entries(path)
     name = os.path.basename(path)
     if pose >= len(entries):
         raise RecordRejected(f"ligand {name}: pose {pose} requested but the file has {len(entries)} entr"
                              f"{'y' if len(entries) == 1 else 'ies'}")
-    mol = Chem.MolFromMolBlock(entries[pose], removeHs=False)
+    check_molblock(entries[pose], limits, f"ligand {name} pose {pose}")
+    with quiet_rdkit():
+        mol = Chem.MolFromMolBlock(entries[pose], removeHs=False)
     if mol is None:
         raise RecordRejected(f"ligand {name} pose {pose}: RDKit cannot parse the SDF entry")
     if mol.GetNumConformers() == 0 or not mol.GetConformer().Is3D():
@@ -255,7 +256,8 @@ def _ligand_components(mol, rng: random.Random, params: Mapping[str, Any], where
     return parts
 
 
-def build_protein_ligand_complex(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
+def build_protein_ligand_complex(record: Mapping[str, Any], rng: random.Random,
+                                 params: Mapping[str, Any]) -> list[dict]:
     """A receptor (or pocket) structure file + a ligand pose in an SDF -> one instance with the protein's
     1D (and, with ``structure_codes``, 3D) view, the ligand's SMILES/SELFIES and MolStrucTok 3D views, in
     random order, and a binding statement (pose quality, affinity with its unit).
@@ -291,7 +293,7 @@ def build_protein_ligand_complex(record: Mapping[str, Any], rng: random.Random, 
     chains = _chains(rec_path)
     if not chains:
         raise RecordRejected(f"receptor {os.path.basename(rec_path)}: no protein chain")
-    mol = ligand_pose(lig_path, pose)
+    mol = ligand_pose(lig_path, pose, (params.get("max_smiles_chars"), params.get("max_smiles_atoms")))
 
     receptor_label = params.get("receptor_label", "Receptor")
     components: list[Component] = []
@@ -336,7 +338,8 @@ def build_protein_complex(record: Mapping[str, Any], rng: random.Random, params:
 
     params: ``structure_root`` (for relative paths in a CSV/JSONL index), ``structure_codes``,
     ``columns`` {path: column} for an index, ``use_first_two`` (default false: a file must hold exactly
-    two protein chains), ``interface_cutoff`` (8.0), ``max_protein_length`` (2000), ``structure_probability`` (1.0), ``shuffle``."""
+    two protein chains), ``interface_cutoff`` (8.0), ``max_protein_length`` (2000), ``structure_probability`` (1.0),
+    ``shuffle``."""
     column = params.get("columns", {}).get("path", "path")
     raw = str(record.get(column) or "").strip()
     if not raw:
@@ -357,7 +360,7 @@ def build_protein_complex(record: Mapping[str, Any], rng: random.Random, params:
         rng.shuffle(pair)
     # a chain's own views stay together (1D then 3D in random order) so the text reads chain by chain
     blocks = [compose(rng, parts, shuffle=bool(params.get("shuffle", True))) for _, parts in pair]
-    entry = re.sub(r"\.(pdb|cif|ent|mmcif)(\.gz)?$", "", name, flags=re.I)
+    entry = free_text(re.sub(r"\.(pdb|cif|ent|mmcif)(\.gz)?$", "", name, flags=re.I), "structure file name")
     statement = f"Chains {pair[0][0].chain} and {pair[1][0].chain} form a protein–protein complex ({entry})."
     cutoff = float(params.get("interface_cutoff", 8.0))
     n_first, n_second = _interface_residues(pair[0][0], pair[1][0], cutoff)

@@ -11,7 +11,8 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from biomatrix_plugin.corpus.compose import Component, compose, format_concentration_nm, format_sig, sample_views
-from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.corpus.records import BadRecord, RecordRejected, free_text
+from biomatrix_plugin.errors import InputFileError
 
 # BindingDB_All.tsv column names (the "(nM)" columns hold values like "25.3", ">10000", "<0.1")
 BINDINGDB_COLUMNS = {
@@ -52,15 +53,18 @@ def load_chemical_table(path: str, id_column: str = "chemical", smiles_column: s
     """chemical id -> SMILES from a TSV such as STITCH's ``chemicals.v5.0.tsv(.gz)`` (columns chemical, name,
     molecular_weight, SMILES_string); held in memory per worker, so use the per-organism link files and
     this table, not all of STITCH, on small machines."""
-    from biomatrix_plugin.corpus.records import _csv_rows
+    from biomatrix_plugin.corpus.records import iter_raw
 
     table: dict[str, str] = {}
-    for i, row in enumerate(_csv_rows(path, "\t")):
+    for i, row in enumerate(iter_raw(path, "tsv")):
+        if isinstance(row, BadRecord):  # a side table is prepared once: a bad line is an error, not a reject
+            raise InputFileError(f"{path}: row {i + 1}: {row.reason}")
         if i == 0:
             names = [c for c in ((smiles_column,) if smiles_column else CHEMICAL_SMILES_COLUMNS) if c in row]
             if id_column not in row or not names:
+                header = ", ".join(k for k in row if k)
                 raise ValueError(f"{path}: needs columns {id_column!r} and one of "
-                                 f"{smiles_column or CHEMICAL_SMILES_COLUMNS} (header: {', '.join(k for k in row if k)})")
+                                 f"{smiles_column or CHEMICAL_SMILES_COLUMNS} (header: {header})")
             smiles_key = names[0]
         ident, smiles = (row.get(id_column) or "").strip(), (row.get(smiles_key) or "").strip()
         if ident and smiles:
@@ -71,10 +75,12 @@ def load_chemical_table(path: str, id_column: str = "chemical", smiles_column: s
 @lru_cache(maxsize=2)
 def load_sequence_table(path: str) -> dict[str, str]:
     """FASTA id (first word of the header, e.g. STRING's ``9606.ENSP00000269305``) -> sequence."""
-    from biomatrix_plugin.corpus.records import _fasta_entries, parse_fasta_entry
+    from biomatrix_plugin.corpus.records import iter_raw, parse_fasta_entry
 
     table: dict[str, str] = {}
-    for entry in _fasta_entries(path):
+    for i, entry in enumerate(iter_raw(path, "fasta")):
+        if isinstance(entry, BadRecord):
+            raise InputFileError(f"{path}: entry {i + 1}: {entry.reason}")
         fields = parse_fasta_entry(entry)
         table[fields["id"]] = fields["sequence"]
     return table
@@ -160,10 +166,10 @@ def verbalize_affinity(measure: str, qualifier: str, value_nm: float) -> str:
 
 
 def _ligand_component(smiles: str, rng: random.Random, params: Mapping[str, Any]) -> Component:
-    from biomatrix_plugin.corpus.molecules import DEFAULT_VIEW_PROBS, molecule_views, selfies_vocabulary
+    from biomatrix_plugin.corpus.molecules import DEFAULT_VIEW_PROBS, molecule_views, selfies_vocabulary, smiles_limits
     from biomatrix_plugin.modalities.serialization import SerializationError, split_selfies, wrap_selfies, wrap_smiles
 
-    mv = molecule_views({"smiles": smiles}, {}, want_3d=False)
+    mv = molecule_views({"smiles": smiles}, {}, want_3d=False, limits=smiles_limits(params))
     views = sample_views(rng, ["smiles", "selfies"], params.get("views", {}), DEFAULT_VIEW_PROBS)
     vocab = selfies_vocabulary(params.get("selfies_vocabulary"))
     parts = []
@@ -172,7 +178,8 @@ def _ligand_component(smiles: str, rng: random.Random, params: Mapping[str, Any]
             if view == "smiles":
                 parts.append(wrap_smiles(mv.canonical_smiles))
             else:
-                parts.append(wrap_selfies(mv.selfies, vocabulary=vocab if vocab is not None else split_selfies(mv.selfies)))
+                allowed = vocab if vocab is not None else split_selfies(mv.selfies)
+                parts.append(wrap_selfies(mv.selfies, vocabulary=allowed))
     except SerializationError as exc:
         raise RecordRejected(str(exc)) from None
     return Component("ligand", "Ligand: " + " ".join(parts))
@@ -211,6 +218,8 @@ def build_binding_affinity(record: Mapping[str, Any], rng: random.Random, params
         if not measurements:
             raise RecordRejected(f"no affinity value in any of {', '.join(MEASURES)}")
     target_name = _column(record, params, "target_name")
+    if target_name is not None:
+        free_text(target_name, "target name")
     protein = wrapped_sequence(sequence, target_name or "target", int(params.get("max_protein_length", 2000)))
     target_text = f"Target: {target_name} {protein}" if target_name else f"Target: {protein}"
     components = [_ligand_component(smiles, rng, params), Component("target", target_text)]
@@ -247,7 +256,8 @@ def build_protein_pair(record: Mapping[str, Any], rng: random.Random, params: Ma
         try:
             value = float(affinity_raw)
         except (TypeError, ValueError):
-            raise RecordRejected(f"affinity {affinity_raw!r} (column {columns['affinity']!r}) is not a number") from None
+            raise RecordRejected(f"affinity {affinity_raw!r} (column {columns['affinity']!r}) "
+                                 "is not a number") from None
         if not math.isfinite(value):  # float() accepts "nan" and "inf"; neither is a measurement
             raise RecordRejected(f"affinity {affinity_raw!r} (column {columns['affinity']!r}) is not finite")
         name = params.get("affinity_name", "Binding affinity")

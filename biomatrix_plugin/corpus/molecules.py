@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from biomatrix_plugin.corpus.compose import Component, compose, format_fixed, format_sig, include, sample_views
-from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.corpus.records import RecordRejected, free_text
+from biomatrix_plugin.io import quiet_rdkit
 
 # canonical field -> names it may appear under (first non-empty wins)
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -38,20 +40,27 @@ class PropertySpec:
 
 
 PROPERTIES: dict[str, PropertySpec] = {
-    "molecular_formula": PropertySpec("Molecular formula", ("PUBCHEM_MOLECULAR_FORMULA", "MolecularFormula", "molecular_formula"), "text"),
-    "molecular_weight": PropertySpec("Molecular weight", ("PUBCHEM_MOLECULAR_WEIGHT", "MolecularWeight", "molecular_weight", "MW", "mwt"), "float", 2, "g/mol"),
+    "molecular_formula": PropertySpec(
+        "Molecular formula", ("PUBCHEM_MOLECULAR_FORMULA", "MolecularFormula", "molecular_formula"), "text"),
+    "molecular_weight": PropertySpec(
+        "Molecular weight", ("PUBCHEM_MOLECULAR_WEIGHT", "MolecularWeight", "molecular_weight", "MW", "mwt"),
+        "float", 2, "g/mol"),
     "exact_mass": PropertySpec("Exact mass", ("PUBCHEM_EXACT_MASS", "ExactMass", "exact_mass"), "float", 4, "Da"),
     "xlogp3": PropertySpec("XLogP3", ("PUBCHEM_XLOGP3", "PUBCHEM_XLOGP3_AA", "XLogP", "xlogp3", "XLogP3"), "float", 1),
     # ZINC20 tranche tables carry a computed logP under this name (not XLogP3, so labelled apart)
     "logp": PropertySpec("LogP", ("logp", "LogP"), "float", 2),
     "tpsa": PropertySpec("Topological polar surface area", ("PUBCHEM_CACTVS_TPSA", "TPSA", "tpsa"), "float", 1, "Å²"),
-    "hbond_donors": PropertySpec("Hydrogen bond donors", ("PUBCHEM_CACTVS_HBOND_DONOR", "HBondDonorCount", "hbd"), "int"),
-    "hbond_acceptors": PropertySpec("Hydrogen bond acceptors", ("PUBCHEM_CACTVS_HBOND_ACCEPTOR", "HBondAcceptorCount", "hba"), "int"),
-    "rotatable_bonds": PropertySpec("Rotatable bonds", ("PUBCHEM_CACTVS_ROTATABLE_BOND", "RotatableBondCount", "rotatable_bonds"), "int"),
+    "hbond_donors": PropertySpec(
+        "Hydrogen bond donors", ("PUBCHEM_CACTVS_HBOND_DONOR", "HBondDonorCount", "hbd"), "int"),
+    "hbond_acceptors": PropertySpec(
+        "Hydrogen bond acceptors", ("PUBCHEM_CACTVS_HBOND_ACCEPTOR", "HBondAcceptorCount", "hba"), "int"),
+    "rotatable_bonds": PropertySpec(
+        "Rotatable bonds", ("PUBCHEM_CACTVS_ROTATABLE_BOND", "RotatableBondCount", "rotatable_bonds"), "int"),
     "heavy_atoms": PropertySpec("Heavy atoms", ("PUBCHEM_HEAVY_ATOM_COUNT", "HeavyAtomCount", "heavy_atoms"), "int"),
     "formal_charge": PropertySpec("Formal charge", ("PUBCHEM_TOTAL_CHARGE", "Charge", "formal_charge"), "int"),
     "complexity": PropertySpec("Complexity", ("PUBCHEM_CACTVS_COMPLEXITY", "Complexity", "complexity"), "float"),
-    "homo_lumo_gap": PropertySpec("HOMO-LUMO gap", ("homolumogap", "homo_lumo_gap", "PUBCHEMQC_HOMO_LUMO_GAP"), "float", 3, "eV"),
+    "homo_lumo_gap": PropertySpec(
+        "HOMO-LUMO gap", ("homolumogap", "homo_lumo_gap", "PUBCHEMQC_HOMO_LUMO_GAP"), "float", 3, "eV"),
 }
 
 VIEW_LABELS = {"smiles": "SMILES", "selfies": "SELFIES", "mol3d": "3D structure"}
@@ -70,7 +79,7 @@ def _lookup(record: Mapping[str, Any], field: str, overrides: Mapping[str, str])
 
 def _property_value(raw: str, name: str, spec: PropertySpec) -> str:
     if spec.kind == "text":
-        return raw
+        return free_text(raw, f"property {name}")
     try:
         number = float(raw)
     except ValueError:
@@ -147,42 +156,66 @@ class MoleculeViews:
         return self._selfies
 
 
-_RDKIT_QUIET = False
+def smiles_limits(params: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """The card's ``max_smiles_chars`` / ``max_smiles_atoms`` (None: serialization's defaults)."""
+    return params.get("max_smiles_chars"), params.get("max_smiles_atoms")
 
 
-def _quiet_rdkit() -> None:
-    # rejected records are reported in the rejects file; RDKit's own stderr lines would only be noise
-    global _RDKIT_QUIET
-    if not _RDKIT_QUIET:
-        from rdkit import RDLogger
+def check_smiles(smiles: str, limits: tuple[int | None, int | None]) -> None:
+    """Reject a SMILES over the size limits before RDKit parses it (a 20,000-atom SMILES crashes RDKit)."""
+    from biomatrix_plugin.modalities.serialization import SerializationError, check_smiles_size
 
-        RDLogger.DisableLog("rdApp.*")
-        _RDKIT_QUIET = True
+    try:
+        check_smiles_size(smiles, *limits)
+    except SerializationError as exc:
+        raise RecordRejected(str(exc)) from None
 
 
-def molecule_views(record: Mapping[str, Any], overrides: Mapping[str, str], want_3d: bool) -> MoleculeViews:
-    """Canonical SMILES and (when present) the 3D molecule of a record; rejects on failure."""
+_V3000_COUNTS = re.compile(r"^M  V30 COUNTS\s+(\d+)", re.M)
+
+
+def check_molblock(molblock: str, limits: tuple[int | None, int | None], what: str = "molfile block") -> None:
+    """The atom limit for a molfile, read from its counts line before RDKit parses it."""
+    from biomatrix_plugin.modalities.serialization import DEFAULT_MAX_SMILES_ATOMS
+
+    max_atoms = DEFAULT_MAX_SMILES_ATOMS if limits[1] is None else limits[1]
+    m = _V3000_COUNTS.search(molblock)
+    lines = molblock.split("\n", 4)
+    counts = m.group(1) if m else (lines[3][:3].strip() if len(lines) > 3 else "")
+    if counts.isdigit() and int(counts) > max_atoms:
+        raise RecordRejected(f"{what}: {int(counts):,} atoms, over the limit of {max_atoms:,} (max_smiles_atoms)")
+
+
+def molecule_views(record: Mapping[str, Any], overrides: Mapping[str, str], want_3d: bool,
+                   limits: tuple[int | None, int | None] = (None, None)) -> MoleculeViews:
+    """Canonical SMILES and (when present) the 3D molecule of a record; rejects on failure (also for a
+    molecule over the size ``limits``, checked before RDKit sees it)."""
     from rdkit import Chem
 
-    _quiet_rdkit()
     smiles = _lookup(record, "smiles", overrides)
     molblock = record.get("molblock")
-    mol3d = None
-    if molblock and want_3d:
-        m = Chem.MolFromMolBlock(molblock, removeHs=False)
-        if m is not None and m.GetNumConformers() and m.GetConformer().Is3D():
-            mol3d = m
     if smiles is not None:
-        mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            raise RecordRejected(f"SMILES {smiles[:60]!r}: RDKit cannot parse it")
-    elif molblock:
-        mol = Chem.MolFromMolBlock(molblock)
-        if mol is None:
-            raise RecordRejected("molfile block: RDKit cannot parse it")
-    else:
-        raise RecordRejected("no SMILES field and no molfile block")
-    canonical = Chem.MolToSmiles(mol)
+        check_smiles(smiles, limits)
+    if molblock:
+        check_molblock(molblock, limits)
+    mol3d = None
+    # rejected records are reported in the rejects file; RDKit's own stderr lines would only be noise
+    with quiet_rdkit():
+        if molblock and want_3d:
+            m = Chem.MolFromMolBlock(molblock, removeHs=False)
+            if m is not None and m.GetNumConformers() and m.GetConformer().Is3D():
+                mol3d = m
+        if smiles is not None:
+            mol = Chem.MolFromSmiles(smiles)
+            if mol is None:
+                raise RecordRejected(f"SMILES {smiles[:60]!r}: RDKit cannot parse it")
+        elif molblock:
+            mol = Chem.MolFromMolBlock(molblock)
+            if mol is None:
+                raise RecordRejected("molfile block: RDKit cannot parse it")
+        else:
+            raise RecordRejected("no SMILES field and no molfile block")
+        canonical = Chem.MolToSmiles(mol)
     if not canonical:
         raise RecordRejected("molecule has no atoms")
     struct_sfi = record.get("struct_sfi")
@@ -244,7 +277,11 @@ def build_molecule(record: Mapping[str, Any], rng: random.Random, params: Mappin
             raise RecordRejected(f"required field {name!r} is missing or empty")
 
     want_3d = view_probs.get("mol3d", 0) > 0 and (mol3d_available() or "mol3d" in require)
-    mv = molecule_views(flat, overrides, want_3d)
+    texts = {name: _lookup(flat, name, overrides) for name in ("iupac_name", "description")}
+    for name, value in texts.items():
+        if value is not None:
+            free_text(value, name)
+    mv = molecule_views(flat, overrides, want_3d, smiles_limits(params))
     if "mol3d" in require and not mv.has_3d:
         if mv.mol_3d is not None:
             raise RecordRejected("3D view required but biomatrix_plugin.mol3d (MolStrucTok) is not installed")
@@ -257,8 +294,7 @@ def build_molecule(record: Mapping[str, Any], rng: random.Random, params: Mappin
     vocab = selfies_vocabulary(params.get("selfies_vocabulary"))
     components = [Component(v, render_view(v, mv, vocab)) for v in views]
 
-    for name in ("iupac_name", "description"):
-        value = _lookup(flat, name, overrides)
+    for name, value in texts.items():
         if value is not None and (name in require or include(rng, field_probs, name, DEFAULT_FIELD_PROBS[name])):
             text = value if name == "description" else f"IUPAC name: {value}"
             components.append(Component(name, text))

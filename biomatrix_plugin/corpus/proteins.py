@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Mapping
 
 from biomatrix_plugin.corpus.compose import Component, compose, include, sample_views
-from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.corpus.records import RecordRejected, free_text
 
 COMMENT_LABELS = {
     "function": "Function",
@@ -56,7 +56,7 @@ def build_fasta_sequence(record: Mapping[str, Any], rng: random.Random, params: 
 
     params: ``max_length``; ``name_probability`` (default 0): prepend the header's description."""
     text = wrapped_sequence(record["sequence"], record["id"], params.get("max_length"))
-    desc = _uniref_name(record.get("description", ""))
+    desc = _uniref_name(free_text(record.get("description", ""), f"{record['id']}: FASTA description"))
     if desc and include(rng, {"name": params.get("name_probability", 0.0)}, "name", 0.0):
         text = f"{desc}\n{text}"
     return [{"text": text}]
@@ -69,6 +69,21 @@ def _uniref_name(description: str) -> str:
         if idx >= 0:
             description = description[:idx]
     return description.strip()
+
+
+def _annotation_texts(entry: Mapping[str, Any]) -> None:
+    """Every annotation value that may be written into an instance must be free text (no control token);
+    checked up front, whatever is sampled, so the rule does not depend on the random draw."""
+    ident = entry.get("id")
+    for key in ("name", "gene", "organism"):
+        if entry.get(key):
+            free_text(entry[key], f"{ident}: {key}")
+    for key in ("alt_names", "ec_numbers", "lineage", "keywords"):
+        for value in entry.get(key) or ():
+            free_text(value, f"{ident}: {key}")
+    for topic, texts in (entry.get("comments") or {}).items():
+        for value in texts:
+            free_text(value, f"{ident}: comment {topic}")
 
 
 def _annotation_components(entry: Mapping[str, Any], rng: random.Random, probs: Mapping[str, float]) -> list[Component]:
@@ -140,6 +155,7 @@ def build_uniprot_entry(record: Mapping[str, Any], rng: random.Random, params: M
     ident = record["id"]
     wrapped = wrapped_sequence(record["sequence"], ident, params.get("max_length"))
     probs = {**DEFAULT_ANNOTATION_PROBS, **params.get("annotations", {})}
+    _annotation_texts(record)
     codes = None
     if params.get("structure_table"):
         for acc in record.get("accessions") or [ident]:

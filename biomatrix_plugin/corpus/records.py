@@ -10,33 +10,54 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
-import io
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from biomatrix_plugin.errors import BioMatrixError
-
-FORMATS = ("sdf", "csv", "tsv", "smi", "jsonl", "fasta", "uniprot_dat", "parquet", "types", "structure")
+from biomatrix_plugin.errors import BioMatrixError, ConfigError, InputFileError
+from biomatrix_plugin.io import BadLine, file_sha256, iter_lines  # noqa: F401 - file_sha256: build.py's import
 
 
 class RecordRejected(BioMatrixError, ValueError):
     """A record cannot become an instance; ``str(exc)`` is the reason written to the rejects file."""
 
 
+class InputPatternError(ConfigError, FileNotFoundError):
+    """A card's input.path pattern matches no file (a typo or a missing download, never silently nothing)."""
+
+
+def free_text(text: Any, where: str) -> str:
+    """``text`` if it may go into a training row as free text, else a reject naming ``where`` (one rule
+    for every builder: no modality control token inside free text)."""
+    from biomatrix_plugin.modalities.serialization import SerializationError, check_free_text
+
+    try:
+        return check_free_text(text, where)
+    except SerializationError as exc:
+        raise RecordRejected(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class RawRecord:
     source: str  # file the record came from
     position: int  # 0-based record number inside that file
-    raw: Any  # str for text formats, dict for csv/tsv/parquet rows
+    raw: Any  # str for text formats, dict for csv/tsv/parquet rows, BadRecord for an undecodable one
 
     @property
     def where(self) -> str:
         return f"{os.path.basename(self.source)}#{self.position}"
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """What a reader yields for a record it could not decode (a non-UTF-8 line): parsing it is a reject
+    with ``reason``, so one bad line costs one record and the build goes on."""
+
+    reason: str
 
 
 def source_key(path: str, root: str | Path | None) -> str:
@@ -55,154 +76,183 @@ def source_key(path: str, root: str | Path | None) -> str:
     return Path(os.path.relpath(full, base)).as_posix()
 
 
-def resolve_inputs(pattern: str | list[str], root: str | Path | None = None) -> list[str]:
-    """Expand a path pattern (or list of them) relative to ``root``; sorted so record order is stable."""
+def resolve_inputs(pattern: str | list[str], root: str | Path | None = None, where: str = "input.path") -> list[str]:
+    """Expand a path pattern (or list of them) relative to ``root``; sorted so record order is stable.
+    A pattern that matches no file is an :class:`InputPatternError` naming it (``where``: the card)."""
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     files: list[str] = []
+    unmatched: list[str] = []
     for pat in patterns:
-        pat = os.path.expandvars(os.path.expanduser(pat))
-        if root is not None and not os.path.isabs(pat):
-            pat = os.path.join(str(root), pat)
-        files.extend(sorted(p for p in glob.glob(pat, recursive=True) if os.path.isfile(p)))
+        full = os.path.expandvars(os.path.expanduser(pat))
+        if root is not None and not os.path.isabs(full):
+            full = os.path.join(str(root), full)
+        found = sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p))
+        if not found:
+            unmatched.append(pat)
+        files.extend(found)
+    if unmatched:
+        under = f" under {root}" if root is not None else ""
+        raise InputPatternError("\n".join(f"{where}: input.path pattern {pat!r} matches no file{under}"
+                                           for pat in unmatched))
     return files
 
 
-def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
+# ---------------------------------------------------------------- readers (through biomatrix_plugin.io)
+
+def _bad(number: int, line: BadLine) -> str:
+    return f"line {number}: {line.reason}"
 
 
-def _open_text(path: str) -> io.TextIOBase:
-    if path.endswith(".gz"):
-        import gzip
-
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
-
-
-def _blocks(path: str, terminator: str) -> Iterator[str]:
-    """Text blocks ending with a line equal to ``terminator`` (SDF ``$$$$``, UniProt ``//``).
-
-    A trailing block without terminator is still yielded so that a truncated file produces a reject
-    (with the parser's reason) instead of vanishing."""
+def _line_blocks(path: str, terminator: str) -> Iterator[str | BadRecord]:
+    """Text blocks ending with a line equal to ``terminator`` (SDF ``$$$$``, UniProt ``//``); a block
+    holding a non-UTF-8 line is a BadRecord. A trailing block without terminator is still yielded so
+    that a truncated file produces a reject (with the parser's reason) instead of vanishing."""
     buf: list[str] = []
-    with _open_text(path) as fh:
-        for line in fh:
-            if line.rstrip("\r\n") == terminator:
-                buf.append(line)
-                yield "".join(buf)
-                buf = []
-            else:
-                buf.append(line)
-    if any(l.strip() for l in buf):
+    bad: str | None = None
+    for number, line in iter_lines(path):
+        if isinstance(line, BadLine):
+            bad = bad or _bad(number, line)
+            continue
+        buf.append(line)
+        if line.rstrip("\r\n") == terminator:
+            yield BadRecord(bad) if bad else "".join(buf)
+            buf, bad = [], None
+    if bad:
+        yield BadRecord(bad)
+    elif any(part.strip() for part in buf):
         yield "".join(buf)
 
 
-def _fasta_entries(path: str) -> Iterator[str]:
+def _fasta_entries(path: str) -> Iterator[str | BadRecord]:
     buf: list[str] = []
-    with _open_text(path) as fh:
-        for line in fh:
-            if line.startswith(">") and buf:
-                yield "".join(buf)
-                buf = []
-            if line.strip() or buf:
-                buf.append(line)
-    if buf:
+    bad: str | None = None
+    for number, line in iter_lines(path):
+        starts = line.raw.startswith(b">") if isinstance(line, BadLine) else line.startswith(">")
+        if starts and (buf or bad):
+            yield BadRecord(bad) if bad else "".join(buf)
+            buf, bad = [], None
+        if isinstance(line, BadLine):
+            bad = bad or _bad(number, line)
+        elif line.strip() or buf:
+            buf.append(line)
+    if bad:
+        yield BadRecord(bad)
+    elif buf:
         yield "".join(buf)
 
 
-def _csv_rows(path: str, delimiter: str) -> Iterator[dict]:
+class _Lines:
+    """The decoded lines of a file for csv.reader; a non-UTF-8 line is passed on as a blank line and
+    remembered, so the row it falls in becomes a BadRecord."""
+
+    def __init__(self, path: str):
+        self._it = iter_lines(path)
+        self.bad: str | None = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        number, line = next(self._it)
+        if isinstance(line, BadLine):
+            self.bad = self.bad or _bad(number, line)
+            return "\n"
+        return line
+
+
+def _csv_rows(path: str, delimiter: str) -> Iterator[dict | BadRecord]:
+    """csv.DictReader's rows (surplus cells under key None, missing ones None, blank lines skipped)."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with _open_text(path) as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter)
-        for row in reader:
-            # DictReader puts surplus cells under key None; keep them visible so the parser can reject
-            yield row
+    lines = _Lines(path)
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return
+    if lines.bad:
+        raise InputFileError(f"{path}: the header is not UTF-8 text ({lines.bad})")
+    n = len(header)
+    for row in reader:
+        if lines.bad:
+            bad, lines.bad = lines.bad, None
+            yield BadRecord(bad)
+            continue
+        if row == []:
+            continue
+        record: dict = dict(zip(header, row))
+        if len(row) > n:
+            record[None] = row[n:]
+        else:
+            for key in header[len(row):]:
+                record[key] = None
+        yield record
 
 
 SMI_DEFAULT_COLUMNS = ("smiles", "name")
 
 
-def _smi_rows(path: str) -> Iterator[dict]:
+def _smi_rows(path: str) -> Iterator[dict | BadRecord]:
     """SMILES files (ZINC20 tranches, RDKit/NCI .smi): whitespace-separated columns, SMILES first.
 
     A first line whose first cell is ``smiles`` (any case) is the header (ZINC20's ``smiles zinc_id``);
     without one the columns are ``smiles name``. The last column takes the rest of the line, since
     compound names may contain spaces; a line with fewer cells than the header keeps them as missing."""
-    with _open_text(path) as fh:
-        columns: tuple[str, ...] | None = None
-        for line in fh:
-            cells = line.split()
-            if not cells:
+    columns: tuple[str, ...] | None = None
+    for number, line in iter_lines(path):
+        if isinstance(line, BadLine):
+            yield BadRecord(_bad(number, line))
+            continue
+        cells = line.split()
+        if not cells:
+            continue
+        if columns is None:
+            if cells[0].lower() == "smiles":
+                columns = tuple(c if c.lower() != "smiles" else "smiles" for c in cells)
                 continue
-            if columns is None:
-                if cells[0].lower() == "smiles":
-                    columns = tuple(c if c.lower() != "smiles" else "smiles" for c in cells)
-                    continue
-                columns = SMI_DEFAULT_COLUMNS
-            values = line.strip().split(None, len(columns) - 1)
-            yield {name: (values[i] if i < len(values) else None) for i, name in enumerate(columns)}
+            columns = SMI_DEFAULT_COLUMNS
+        values = line.strip().split(None, len(columns) - 1)
+        yield {name: (values[i] if i < len(values) else None) for i, name in enumerate(columns)}
 
 
-def _jsonl_lines(path: str) -> Iterator[str]:
-    with _open_text(path) as fh:
-        for line in fh:
-            if line.strip():
-                yield line
+def _text_lines(path: str, skip: Callable[[str], bool]) -> Iterator[str | BadRecord]:
+    for number, line in iter_lines(path):
+        if isinstance(line, BadLine):
+            yield BadRecord(_bad(number, line))
+        elif not skip(line):
+            yield line
+
+
+def _jsonl_lines(path: str) -> Iterator[str | BadRecord]:
+    return _text_lines(path, lambda line: not line.strip())
+
+
+def _types_lines(path: str) -> Iterator[str | BadRecord]:
+    """gnina/CrossDocked ``.types`` index lines; blank lines and whole-line ``#`` comments are not records."""
+    return _text_lines(path, lambda line: not line.strip() or line.strip().startswith("#"))
 
 
 def _parquet_rows(path: str, batch_size: int = 1024) -> Iterator[dict]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
-    for batch in pf.iter_batches(batch_size=batch_size):
-        yield from batch.to_pylist()
+    rows = 0
+    try:
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=batch_size):
+            for row in batch.to_pylist():
+                yield row
+                rows += 1
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except (pa.ArrowException, OSError) as exc:  # ArrowInvalid: bad magic, truncated footer, corrupt page
+        where = f" after {rows:,} rows" if rows else ""
+        raise InputFileError(f"{path}: not a readable parquet file{where} ({exc})") from None
 
 
-def _types_lines(path: str) -> Iterator[str]:
-    """gnina/CrossDocked ``.types`` index lines; blank lines and whole-line ``#`` comments are not records."""
-    with _open_text(path) as fh:
-        for line in fh:
-            stripped = line.strip()
-            if stripped and not stripped.startswith("#"):
-                yield line
+def _structure_file(path: str) -> Iterator[str]:
+    return iter([path])  # one structure file (PDB/mmCIF, e.g. a PPIRef pair) is one record
 
 
-def iter_raw(path: str, fmt: str) -> Iterator[str | dict]:
-    if fmt == "sdf":
-        return _blocks(path, "$$$$")
-    if fmt == "uniprot_dat":
-        return _blocks(path, "//")
-    if fmt == "fasta":
-        return _fasta_entries(path)
-    if fmt == "csv":
-        return _csv_rows(path, ",")
-    if fmt == "tsv":
-        return _csv_rows(path, "\t")
-    if fmt == "smi":
-        return _smi_rows(path)
-    if fmt == "jsonl":
-        return _jsonl_lines(path)
-    if fmt == "parquet":
-        return _parquet_rows(path)
-    if fmt == "types":
-        return _types_lines(path)
-    if fmt == "structure":  # one structure file (PDB/mmCIF, e.g. a PPIRef pair) is one record
-        return iter([path])
-    raise ValueError(f"unknown input format {fmt!r}; expected one of {', '.join(FORMATS)}")
-
-
-def iter_records(files: list[str], fmt: str) -> Iterator[RawRecord]:
-    for path in files:
-        for i, raw in enumerate(iter_raw(path, fmt)):
-            yield RawRecord(path, i, raw)
-
+# ---------------------------------------------------------------- parsing raw records into fields
 
 # ---------------------------------------------------------------- parsing raw records into fields
 
@@ -238,6 +288,9 @@ def parse_sdf_block(block: str) -> dict:
     return {"molblock": molblock, "props": props}
 
 
+_BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def parse_fasta_entry(entry: str) -> dict:
     lines = entry.splitlines()
     if not lines or not lines[0].startswith(">"):
@@ -245,7 +298,12 @@ def parse_fasta_entry(entry: str) -> dict:
     header = lines[0][1:].strip()
     if not header:
         raise RecordRejected("FASTA entry has an empty header")
-    seq = "".join("".join(l.split()) for l in lines[1:])
+    control = _BINARY.search(entry)
+    if control:  # a binary blob in a FASTA file decodes as UTF-8 often enough (NUL bytes, escapes)
+        line = entry.count("\n", 0, control.start()) + 1
+        raise RecordRejected(f"FASTA entry {header.split()[0]!r}: binary data (control character "
+                             f"U+{ord(control.group()):04X} on line {line} of the entry)")
+    seq = "".join("".join(part.split()) for part in lines[1:])
     if not seq:
         raise RecordRejected(f"FASTA entry {header.split()[0]!r} has no sequence")
     ident, _, desc = header.partition(" ")
@@ -273,32 +331,72 @@ def parse_row(row: dict, extra_cells: str = "reject") -> dict:
     return row
 
 
+def _parse_cells(row: dict, options: dict) -> dict:
+    return parse_row(row, options.get("extra_cells", "reject"))
+
+
+def _named(target: str) -> Callable[[Any, dict], dict]:
+    """A parser that lives in a builder module, loaded by name on first use ("module:function"): the
+    format table stays here without records importing the modules that import records."""
+    cache: list[Callable] = []
+
+    def parse(raw: Any, options: dict) -> dict:
+        if not cache:
+            import importlib
+
+            module, _, name = target.partition(":")
+            cache.append(getattr(importlib.import_module(module), name))
+        return cache[0](raw)
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Format:
+    """One input format: ``reader(path)`` yields raw records, ``parser(raw, options)`` makes the fields."""
+
+    reader: Callable[[str], Iterator[Any]]
+    parser: Callable[[Any, dict], dict]
+
+
+FORMATS: dict[str, Format] = {
+    "sdf": Format(lambda path: _line_blocks(path, "$$$$"), lambda raw, options: parse_sdf_block(raw)),
+    "csv": Format(lambda path: _csv_rows(path, ","), lambda raw, options: _parse_cells(raw, options)),
+    "tsv": Format(lambda path: _csv_rows(path, "\t"), lambda raw, options: _parse_cells(raw, options)),
+    "smi": Format(_smi_rows, lambda raw, options: parse_row(raw)),
+    "jsonl": Format(_jsonl_lines, lambda raw, options: parse_json_line(raw)),
+    "fasta": Format(_fasta_entries, lambda raw, options: parse_fasta_entry(raw)),
+    "uniprot_dat": Format(lambda path: _line_blocks(path, "//"),
+                          _named("biomatrix_plugin.corpus.uniprot:parse_uniprot_entry")),
+    "parquet": Format(_parquet_rows, lambda raw, options: dict(raw)),
+    "types": Format(_types_lines, _named("biomatrix_plugin.corpus.complexes:parse_types_line")),
+    "structure": Format(_structure_file, lambda raw, options: {"path": os.path.abspath(raw)}),
+}
+
+
+def _format(fmt: str) -> Format:
+    try:
+        return FORMATS[fmt]
+    except KeyError:
+        raise ConfigError(f"unknown input format {fmt!r}; expected one of {', '.join(FORMATS)}") from None
+
+
+def iter_raw(path: str, fmt: str) -> Iterator[Any]:
+    return _format(fmt).reader(path)
+
+
+def iter_records(files: list[str], fmt: str) -> Iterator[RawRecord]:
+    reader = _format(fmt).reader
+    for path in files:
+        for i, raw in enumerate(reader(path)):
+            yield RawRecord(path, i, raw)
+
+
 def parse_record(raw: Any, fmt: str, options: dict | None = None) -> dict:
     """Raw record -> field dict; raises :class:`RecordRejected` with the reason.
 
     options: ``extra_cells`` ("reject" | "ignore") for csv/tsv rows with more cells than the header
     (BindingDB rows of multi-chain targets carry extra chain columns)."""
-    options = options or {}
-    if fmt == "sdf":
-        return parse_sdf_block(raw)
-    if fmt == "fasta":
-        return parse_fasta_entry(raw)
-    if fmt == "jsonl":
-        return parse_json_line(raw)
-    if fmt in ("csv", "tsv"):
-        return parse_row(raw, options.get("extra_cells", "reject"))
-    if fmt == "smi":
-        return parse_row(raw)
-    if fmt == "parquet":
-        return dict(raw)
-    if fmt == "uniprot_dat":
-        from biomatrix_plugin.corpus.uniprot import parse_uniprot_entry
-
-        return parse_uniprot_entry(raw)
-    if fmt == "types":
-        from biomatrix_plugin.corpus.complexes import parse_types_line
-
-        return parse_types_line(raw)
-    if fmt == "structure":
-        return {"path": os.path.abspath(raw)}
-    raise ValueError(f"unknown input format {fmt!r}")
+    if isinstance(raw, BadRecord):
+        raise RecordRejected(raw.reason)
+    return _format(fmt).parser(raw, options or {})

@@ -26,7 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from biomatrix_plugin.errors import ConfigError
+from biomatrix_plugin.schema import (
+    Enum,
+    Float,
+    Int,
+    MapOf,
+    PathPattern,
+    Rule,
+    SchemaError,
+    Spec,
+    Str,
+    load_yaml,
+    validate,
+)
 
 CARD_KEYS = {"name", "description", "category", "subcategory", "source", "license", "input", "builder",
              "output", "sampling_weight", "seed"}
@@ -54,8 +66,8 @@ def output_folder(card_data: dict) -> str:
     return PurePosixPath(file_name).name if file_name else card_data["name"]
 
 
-class CardError(ConfigError):
-    """A card is invalid; the message names the card file and the field."""
+class CardError(SchemaError):
+    """A card is invalid; the message names the card file and the field (one line per problem)."""
 
 
 def registry_dir() -> Path:
@@ -120,192 +132,85 @@ class Card:
         return {"file_name": self.file_name, "columns": {"prompt": "text"}}
 
 
-def _check_probabilities(where: str, mapping: Any, errors: list[str]) -> None:
-    if not isinstance(mapping, dict):
-        errors.append(f"{where}: expected a mapping of field -> probability")
-        return
-    for k, v in mapping.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
-            errors.append(f"{where}.{k}: probability must be a number in [0, 1], got {v!r}")
+def _file_name_rule(value: str) -> str | None:
+    if os.path.isabs(value):
+        return "must be a path relative to the registry directory"
+    if PurePosixPath(value).name in ("", ".", "..", "_build"):
+        return (f"{value!r} must end in a folder name (the build writes --out DIR/<last component>; '_build' "
+                "is the build's own folder)")
+    return None
 
 
-def _check_measures(where: str, measures: Any, errors: list[str]) -> None:
-    from biomatrix_plugin.corpus.interactions import MEASURE_KINDS
-
-    if not isinstance(measures, list) or not measures:
-        errors.append(f"{where}: expected a non-empty list of {{column, name, kind, ...}}")
-        return
-    for i, m in enumerate(measures):
-        if not isinstance(m, dict) or not isinstance(m.get("column"), str):
-            errors.append(f"{where}[{i}]: needs a 'column' (the input column holding the value)")
-            continue
-        for k in sorted(set(m) - {"column", "name", "kind", "scale", "unit", "min"}):
-            errors.append(f"{where}[{i}]: unknown key {k!r} (allowed: column, name, kind, scale, unit, min)")
-        if m.get("kind", "nM") not in MEASURE_KINDS:
-            errors.append(f"{where}[{i}].kind {m.get('kind')!r} must be one of {', '.join(MEASURE_KINDS)}")
-        for k in ("scale", "min"):
-            if k in m and (isinstance(m[k], bool) or not isinstance(m[k], (int, float))):
-                errors.append(f"{where}[{i}].{k} must be a number")
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
-
-
-def _check_params(path: str, builder: str, declared: dict, params: dict, errors: list[str]) -> None:
-    """builder.params against the builder's declaration (builders.BuilderSpec.params)."""
-    for key in sorted(set(params) - set(declared), key=str):
-        errors.append(f"{path}: builder.params.{key}: unknown parameter of builder {builder!r} "
-                      f"(allowed: {', '.join(sorted(declared))})")
-    for key, spec in declared.items():
-        if key not in params:
-            continue
-        value, where = params[key], f"{path}: builder.params.{key}"
-        if value is None:
-            if not spec.nullable:
-                errors.append(f"{where} must not be null")
-            continue
-        if spec.kind in ("probabilities", "columns"):
-            if not isinstance(value, dict):
-                errors.append(f"{where}: expected a mapping of "
-                              f"{'field -> probability' if spec.kind == 'probabilities' else 'field -> column name'}")
-                continue
-            if spec.keys is not None:
-                for k in sorted(set(value) - set(spec.keys), key=str):
-                    errors.append(f"{where}.{k}: unknown key (allowed: {', '.join(sorted(spec.keys))})")
-            if spec.kind == "probabilities":
-                _check_probabilities(where, value, errors)
-            else:
-                for k, v in value.items():
-                    if not isinstance(v, str) or not v:
-                        errors.append(f"{where}.{k}: column name must be a non-empty string, got {v!r}")
-        elif spec.kind == "probability":
-            if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
-                errors.append(f"{where}: probability must be a number in [0, 1], got {value!r}")
-        elif spec.kind == "field_list":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                errors.append(f"{where} must be a list of field names")
-            elif spec.keys is not None:
-                for v in value:
-                    if v not in spec.keys:
-                        errors.append(f"{where}: unknown field {v!r} (allowed: {', '.join(sorted(spec.keys))})")
-        elif spec.kind == "path":
-            if not isinstance(value, str) or not value:
-                errors.append(f"{where} must be a path")
-        elif spec.kind == "integer":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                errors.append(f"{where} must be a non-negative integer, got {value!r}")
-        elif spec.kind == "number":
-            if not _is_number(value):
-                errors.append(f"{where} must be a number, got {value!r}")
-        elif spec.kind == "boolean":
-            if not isinstance(value, bool):
-                errors.append(f"{where} must be true or false, got {value!r}")
-        elif spec.kind == "text":
-            if not isinstance(value, str):
-                errors.append(f"{where} must be a string, got {value!r}")
-        elif spec.kind == "measures":
-            _check_measures(f"{where}", value, errors)
-        elif spec.kind == "vocabulary":
-            # a bare word other than open/default is a typo ("defualt"), not a folder next to the cwd
-            if not isinstance(value, str) or (value not in ("open", "default") and not any(
-                    c in value for c in ("/", os.sep, "$", "~"))):
-                errors.append(f"{where} {value!r} must be 'open', 'default' or the path of a vocabulary "
-                              "directory (containing '/', e.g. ./my_vocab)")
-
-
-def validate_card(data: Any, path: str) -> list[str]:
-    """All problems of one card (empty list = valid)."""
+def card_spec() -> Spec:
+    """The schema of a card's top level; ``builder.params`` is checked by the builder's own declaration
+    (:meth:`builders.BuilderSpec.params_spec`) once ``builder.name`` is known."""
     from biomatrix_plugin.corpus.builders import BUILDERS
     from biomatrix_plugin.corpus.records import FORMATS
 
-    errors: list[str] = []
-    if not isinstance(data, dict):
-        return [f"{path}: a card must be a YAML mapping, got {type(data).__name__}"]
-    for key in REQUIRED_CARD_KEYS:
-        if key not in data:
-            errors.append(f"{path}: missing required key {key!r}")
-    for key in sorted(set(data) - CARD_KEYS):
-        errors.append(f"{path}: unknown key {key!r} (allowed: {', '.join(sorted(CARD_KEYS))})")
-    name = data.get("name")
-    if name is not None and (not isinstance(name, str) or not NAME_RE.match(name)):
-        errors.append(f"{path}: name {name!r} must match [a-z0-9][a-z0-9_]*")
-    if "category" in data and data["category"] not in CATEGORIES:
-        errors.append(f"{path}: category {data['category']!r} must be one of {', '.join(CATEGORIES)}")
-    source = data.get("source")
-    if source is not None and (not isinstance(source, dict) or not source.get("name")):
-        errors.append(f"{path}: source must be a mapping with at least 'name' (and url, citation)")
-    if "license" in data and (not isinstance(data["license"], str) or not data["license"].strip()):
-        errors.append(f"{path}: license must be a non-empty string")
-    inp = data.get("input")
-    fmt = None
-    if inp is not None:
-        if not isinstance(inp, dict):
-            errors.append(f"{path}: input must be a mapping with format and path")
-        else:
-            fmt = inp.get("format")
-            if fmt not in FORMATS:
-                errors.append(f"{path}: input.format {fmt!r} must be one of {', '.join(FORMATS)}")
-            p = inp.get("path")
-            if not p or not (isinstance(p, str) or (isinstance(p, list) and all(isinstance(x, str) for x in p))):
-                errors.append(f"{path}: input.path must be a path pattern or a list of them")
-            opts = inp.get("options") or {}
-            if not isinstance(opts, dict) or set(opts) - {"extra_cells"}:
-                errors.append(f"{path}: input.options allows only 'extra_cells'")
-            elif opts.get("extra_cells", "reject") not in ("reject", "ignore"):
-                errors.append(f"{path}: input.options.extra_cells must be 'reject' or 'ignore'")
-            for k in sorted(set(inp) - {"format", "path", "options"}):
-                errors.append(f"{path}: unknown key input.{k!r}")
-    builder = data.get("builder")
-    if builder is not None:
-        if not isinstance(builder, dict) or "name" not in builder:
-            errors.append(f"{path}: builder must be a mapping with 'name' (and optional params)")
-        elif builder["name"] not in BUILDERS:
-            errors.append(f"{path}: builder {builder['name']!r} is unknown; known: {', '.join(sorted(BUILDERS))}")
-        else:
-            spec = BUILDERS[builder["name"]]
-            if fmt is not None and fmt in FORMATS and fmt not in spec.formats:
-                errors.append(f"{path}: builder {builder['name']!r} does not read {fmt!r} (reads {', '.join(spec.formats)})")
-            params = builder.get("params") or {}
-            if not isinstance(params, dict):
-                errors.append(f"{path}: builder.params must be a mapping")
-            else:
-                _check_params(path, builder["name"], spec.params, params, errors)
-                if builder["name"] == "protein_ligand_complex" and fmt == "types" and "structure_root" not in params:
-                    errors.append(f"{path}: builder.params.structure_root is required with a .types index "
-                                  "(its receptor/ligand paths are relative to the unpacked CrossDocked2020 folder)")
-            for k in sorted(set(builder) - {"name", "params"}):
-                errors.append(f"{path}: unknown key builder.{k!r}")
-    out = data.get("output")
-    if out is not None:
-        if not isinstance(out, dict) or set(out) - {"file_name"}:
-            errors.append(f"{path}: output allows only 'file_name'")
-        elif "file_name" in out and (not isinstance(out["file_name"], str) or os.path.isabs(out["file_name"])):
-            errors.append(f"{path}: output.file_name must be a path relative to the registry directory")
-        elif "file_name" in out and PurePosixPath(out["file_name"]).name in ("", ".", "..", "_build"):
-            errors.append(f"{path}: output.file_name {out['file_name']!r} must end in a folder name (the build "
-                          "writes --out DIR/<last component>; '_build' is the build's own folder)")
-    w = data.get("sampling_weight")
-    if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0):
-        errors.append(f"{path}: sampling_weight must be a positive number, got {w!r}")
-    if "seed" in data and (isinstance(data["seed"], bool) or not isinstance(data["seed"], int)):
-        errors.append(f"{path}: seed must be an integer")
+    return Spec({
+        "name": Str(pattern=NAME_RE.pattern[1:-1]),
+        "description": Str(nullable=True),
+        "category": Enum(CATEGORIES),
+        "subcategory": Str(),
+        "source": Spec({"name": Str(nonempty=True), "url": Str(), "citation": Str()}, required=("name",)),
+        "license": Str(nonempty=True),
+        "input": Spec({"format": Enum(tuple(FORMATS)), "path": PathPattern(),
+                       "options": Spec({"extra_cells": Enum(("reject", "ignore"))}, nullable=True)},
+                      required=("format", "path")),
+        "builder": Spec({"name": Enum(tuple(sorted(BUILDERS))), "params": MapOf(nullable=True)}, required=("name",)),
+        "output": Spec({"file_name": Rule(base=Str(nonempty=True), test=_file_name_rule)}),
+        "sampling_weight": Float(min=0, min_open=True, nullable=True),
+        "seed": Int(min=0),
+    }, required=REQUIRED_CARD_KEYS)
+
+
+def _builder_problems(data: dict, where: str) -> list[str]:
+    """builder.params against the builder's declaration, and what a builder needs of the input."""
+    from biomatrix_plugin.corpus.builders import BUILDERS
+
+    builder, fmt = data["builder"]["name"], data["input"]["format"]
+    spec = BUILDERS[builder]
+    params = data["builder"].get("params") or {}
+    errors = validate(params, spec.params_spec(builder), where, "builder.params")
+    if fmt not in spec.formats:
+        errors.append(f"{where}: builder {builder!r} does not read {fmt!r} (reads {', '.join(spec.formats)})")
+    if builder == "protein_ligand_complex" and fmt == "types" and "structure_root" not in params:
+        errors.append(f"{where}: builder.params.structure_root is required with a .types index "
+                      "(its receptor/ligand paths are relative to the unpacked CrossDocked2020 folder)")
     return errors
 
 
-def load_card(path: str | Path) -> Card:
-    import yaml
+def validate_card(data: Any, path: str) -> list[str]:
+    """All problems of one card (empty list = valid), each naming the card and the dotted key."""
+    where = f"card {path}"
+    errors = validate(data, card_spec(), where)
+    if errors or not isinstance(data, dict):
+        return errors
+    return _builder_problems(data, where)
 
+
+def load_card(path: str | Path) -> Card:
+    """Read and validate one card; a duplicated key is an error naming it and its line."""
     path = str(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        raise CardError(f"{path}: not valid YAML ({exc})") from None
+        data = load_yaml(path, f"card {path}")
+    except SchemaError as exc:
+        raise CardError(exc.problems) from None
     errors = validate_card(data, path)
     if errors:
-        raise CardError("\n".join(errors))
+        raise CardError(errors)
     return Card(path, data)
+
+
+def check_inputs(card: Card, root: str | Path) -> list[str]:
+    """Problems of a card's input.path against the data root: every pattern must match a file."""
+    from biomatrix_plugin.corpus.records import InputPatternError, resolve_inputs
+
+    try:
+        resolve_inputs(card.input_path, root, where=f"card {card.path}")
+    except InputPatternError as exc:
+        return str(exc).splitlines()
+    return []
 
 
 def card_paths(registry: str | Path | None = None) -> list[Path]:
@@ -352,7 +257,12 @@ def write_dataset_info(registry: str | Path | None = None) -> Path:
     return path
 
 
-def validate_dataset_info(info: Any, base_dir: str | Path | None = None, require_files: bool = False) -> tuple[list[str], list[str]]:
+def _sorted(names) -> str:
+    return ", ".join(sorted(names))
+
+
+def validate_dataset_info(info: Any, base_dir: str | Path | None = None,
+                          require_files: bool = False) -> tuple[list[str], list[str]]:
     """(errors, warnings) for a dataset_info.json object against what LLaMA-Factory 0.9.5 reads."""
     errors: list[str] = []
     warnings: list[str] = []
@@ -364,15 +274,16 @@ def validate_dataset_info(info: Any, base_dir: str | Path | None = None, require
             errors.append(f"{where}: must be an object")
             continue
         for k in sorted(set(entry) - LF_ENTRY_KEYS):
-            errors.append(f"{where}: key {k!r} is not read by LLaMA-Factory (allowed: {', '.join(sorted(LF_ENTRY_KEYS))})")
+            errors.append(f"{where}: key {k!r} is not read by LLaMA-Factory (allowed: {_sorted(LF_ENTRY_KEYS)})")
         sources = [k for k in LF_SOURCE_KEYS if k in entry]
         if not sources:
             errors.append(f"{where}: needs one of {', '.join(LF_SOURCE_KEYS)}")
         if entry.get("formatting", "alpaca") not in LF_FORMATTINGS:
-            errors.append(f"{where}: formatting {entry['formatting']!r} must be one of {', '.join(sorted(LF_FORMATTINGS))}")
+            errors.append(f"{where}: formatting {entry['formatting']!r} must be one of {_sorted(LF_FORMATTINGS)}")
         if "ranking" in entry and not isinstance(entry["ranking"], bool):
             errors.append(f"{where}: ranking must be true/false")
-        if "num_samples" in entry and (isinstance(entry["num_samples"], bool) or not isinstance(entry["num_samples"], int)):
+        n = entry.get("num_samples")
+        if "num_samples" in entry and (isinstance(n, bool) or not isinstance(n, int)):
             errors.append(f"{where}: num_samples must be an integer")
         for group, allowed in (("columns", LF_COLUMN_KEYS), ("tags", LF_TAG_KEYS)):
             if group in entry:
@@ -380,7 +291,7 @@ def validate_dataset_info(info: Any, base_dir: str | Path | None = None, require
                     errors.append(f"{where}: {group} must be an object")
                     continue
                 for k in sorted(set(entry[group]) - allowed):
-                    errors.append(f"{where}: {group}.{k} is not read by LLaMA-Factory (allowed: {', '.join(sorted(allowed))})")
+                    errors.append(f"{where}: {group}.{k} is not read by LLaMA-Factory (allowed: {_sorted(allowed)})")
         fname = entry.get("file_name")
         if "file_name" in entry and not isinstance(fname, str):
             errors.append(f"{where}: file_name must be a string")
@@ -398,12 +309,15 @@ def _check_local_file(where: str, path: Path, errors: list[str], warnings: list[
         elif len(exts) > 1:
             errors.append(f"{where}: folder {path} mixes file types {sorted(exts)}; LLaMA-Factory needs one")
         elif exts - LF_FILE_EXTENSIONS:
-            errors.append(f"{where}: {path} holds .{exts.pop()} files; LLaMA-Factory reads {', '.join(sorted(LF_FILE_EXTENSIONS))}")
+            errors.append(f"{where}: {path} holds .{exts.pop()} files; LLaMA-Factory reads "
+                          f"{_sorted(LF_FILE_EXTENSIONS)}")
     elif path.is_file():
         if path.suffix.lstrip(".") not in LF_FILE_EXTENSIONS:
-            errors.append(f"{where}: {path} has extension {path.suffix!r}; LLaMA-Factory reads {', '.join(sorted(LF_FILE_EXTENSIONS))}")
+            errors.append(f"{where}: {path} has extension {path.suffix!r}; LLaMA-Factory reads "
+                          f"{_sorted(LF_FILE_EXTENSIONS)}")
     else:
-        (errors if require else warnings).append(f"{where}: {path} does not exist yet (build it with `biomatrix data build`)")
+        (errors if require else warnings).append(f"{where}: {path} does not exist yet "
+                                                 "(build it with `biomatrix data build`)")
 
 
 def check_registry(registry: str | Path | None = None, require_files: bool = False) -> tuple[list[str], list[str]]:
@@ -434,7 +348,8 @@ def check_registry(registry: str | Path | None = None, require_files: bool = Fal
             errors.append(f"{committed}: invalid JSON ({exc})")
         else:
             if current != generated:
-                diff = sorted(set(current) ^ set(generated)) or sorted(k for k in generated if current.get(k) != generated[k])
+                diff = sorted(set(current) ^ set(generated)) or \
+                    sorted(k for k in generated if current.get(k) != generated[k])
                 errors.append(f"{committed} is out of date with the cards (differs for {', '.join(diff[:8])}); "
                               "run `biomatrix data check --write`")
     if not errors:

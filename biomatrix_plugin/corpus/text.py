@@ -3,13 +3,13 @@ which every linked entity mention is followed inline by its wrapped representati
 
 from __future__ import annotations
 
-import json
 import random
 from functools import lru_cache
 from typing import Any, Mapping
 
 from biomatrix_plugin.corpus.compose import include
-from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.corpus.records import RecordRejected, free_text
+from biomatrix_plugin.errors import InputFileError
 
 
 def build_text(record: Mapping[str, Any], rng: random.Random, params: Mapping[str, Any]) -> list[dict]:
@@ -20,7 +20,7 @@ def build_text(record: Mapping[str, Any], rng: random.Random, params: Mapping[st
         raise RecordRejected(f"field {field!r} is missing or not a string")
     if len(text.strip()) < int(params.get("min_chars", 1)):
         raise RecordRejected(f"field {field!r} is shorter than min_chars={params.get('min_chars', 1)}")
-    return [{"text": text}]
+    return [{"text": free_text(text, f"field {field!r}")}]
 
 
 # ---------------------------------------------------------------- interleaved
@@ -34,16 +34,16 @@ def load_entity_table(path: str) -> dict[str, dict]:
     """Entity table: JSONL lines ``{"id": ..., "smiles": ...}`` or ``{"id": ..., "sequence": ...}``.
 
     Held in memory once per worker (it maps identifiers of linked entities, far smaller than the text)."""
+    from biomatrix_plugin.io import iter_jsonl
+
     table: dict[str, dict] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                table[str(row["id"])] = row
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: entity table line is not {{'id': ..., ...}} ({exc})") from None
+    for lineno, row, error in iter_jsonl(path):
+        try:
+            if error is not None:
+                raise ValueError(error)
+            table[str(row["id"])] = row
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputFileError(f"{path}:{lineno}: entity table line is not {{'id': ..., ...}} ({exc})") from None
     return table
 
 
@@ -58,9 +58,9 @@ def _entity_wrapping(entity: Mapping[str, Any], kind: str, rng: random.Random, p
 
     try:
         if kind == "molecule" and entity.get("smiles"):
-            from biomatrix_plugin.corpus.molecules import molecule_views
+            from biomatrix_plugin.corpus.molecules import molecule_views, smiles_limits
 
-            mv = molecule_views({"smiles": entity["smiles"]}, {}, want_3d=False)
+            mv = molecule_views({"smiles": entity["smiles"]}, {}, want_3d=False, limits=smiles_limits(params))
             views = params.get("molecule_views", {"smiles": 0.5, "selfies": 0.5})
             parts = []
             if include(rng, views, "smiles", 0.5):
@@ -69,7 +69,8 @@ def _entity_wrapping(entity: Mapping[str, Any], kind: str, rng: random.Random, p
                 from biomatrix_plugin.corpus.molecules import selfies_vocabulary
 
                 vocab = selfies_vocabulary(params.get("selfies_vocabulary"))
-                parts.append(wrap_selfies(mv.selfies, vocabulary=vocab if vocab is not None else split_selfies(mv.selfies)))
+                allowed = vocab if vocab is not None else split_selfies(mv.selfies)
+                parts.append(wrap_selfies(mv.selfies, vocabulary=allowed))
             return " ".join(parts)
         if kind == "protein" and entity.get("sequence"):
             seq = entity["sequence"]
@@ -93,6 +94,7 @@ def build_interleaved(record: Mapping[str, Any], rng: random.Random, params: Map
     text = record.get(params.get("text_field", "text"))
     if not isinstance(text, str) or not text:
         raise RecordRejected("document text is missing or empty")
+    free_text(text, "document text")
     entities = record.get("entities")
     if not isinstance(entities, list):
         raise RecordRejected("'entities' is missing or not a list")
@@ -117,7 +119,8 @@ def build_interleaved(record: Mapping[str, Any], rng: random.Random, params: Map
     for start, end, ent in spans:
         etype = str(ent.get("type", "")).lower()
         kind = "molecule" if etype in MOLECULE_TYPES else "protein" if etype in PROTEIN_TYPES else None
-        resolved = {**table.get(str(ent.get("id")), {}), **{k: v for k, v in ent.items() if k in ("smiles", "sequence")}}
+        inline = {k: v for k, v in ent.items() if k in ("smiles", "sequence")}
+        resolved = {"id": ent.get("id"), **table.get(str(ent.get("id")), {}), **inline}
         wrapped = _entity_wrapping(resolved, kind, rng, params) if kind else None
         pieces.append(text[cursor:end])
         if wrapped:
@@ -126,5 +129,6 @@ def build_interleaved(record: Mapping[str, Any], rng: random.Random, params: Map
         cursor = end
     pieces.append(text[cursor:])
     if linked < int(params.get("min_linked", 1)):
-        raise RecordRejected(f"only {linked} mention(s) could be linked to a structure (min_linked={params.get('min_linked', 1)})")
+        raise RecordRejected(f"only {linked} mention(s) could be linked to a structure "
+                             f"(min_linked={params.get('min_linked', 1)})")
     return [{"text": "".join(pieces)}]
