@@ -99,8 +99,11 @@ MISSING_DIR = "no_such_folder"
 # option destinations that name an output (given a fresh path in tmp_path, which must stay absent)
 OUTPUT_DESTS = {"out", "rejects", "png", "json"}
 # argv for the commands whose input is not simply their required arguments; {missing} is a path in a
-# folder that does not exist, {out} a fresh output path
+# folder that does not exist, {out} a fresh output path. An entry starting with "=" is the whole argv (for
+# a group option placed before the action).
 ARGV = {
+    "tasks list": ["=", "tasks", "--tasks-dir", "{missing}", "list"],
+    "tasks check": ["=", "tasks", "--tasks-dir", "{missing}", "check"],
     "vocab show": ["--vocab", "{missing}"],
     "wrap": ["--modality", "smiles", "C1CC(("],  # takes its value on the command line: a value it cannot hold
     "eval metric": ["exact_match", "--pred", "{missing}", "--ref", "{missing}"],
@@ -182,6 +185,9 @@ def _auto_argv(parser: argparse.ArgumentParser) -> list[str]:
 
 def _argv(command: str, tmp_path: Path) -> list[str]:
     template = ARGV.get(command) or _auto_argv(COMMANDS[command])
+    words = command.split()
+    if template[:1] == ["="]:
+        template, words = template[1:], []
     missing = tmp_path / MISSING_DIR / "input.txt"
     counter = iter(range(100))
     out = []
@@ -189,7 +195,7 @@ def _argv(command: str, tmp_path: Path) -> list[str]:
         if arg == "{out}":
             arg = str(tmp_path / f"out{next(counter)}")
         out.append(arg.replace("{missing}", str(missing)))
-    return [*command.split(), *out]
+    return [*words, *out]
 
 
 def test_every_command_is_covered():
