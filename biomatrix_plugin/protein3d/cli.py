@@ -133,12 +133,23 @@ def _add_decode(sub) -> None:
 # ------------------------------------------------------------------ helpers
 
 def expand_structure_paths(paths: Iterable[str]) -> list[Path]:
+    """Files named, and the structure files under folders named. A path that does not exist, or a folder
+    with no structure file, is a user mistake (InputFileError) found before any output is opened; a file
+    that exists but cannot be read is a reject later, so one bad file does not stop a batch."""
+    from biomatrix_plugin.errors import InputFileError
+
     out: list[Path] = []
     for item in paths:
         path = Path(item)
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.name.lower().endswith(STRUCTURE_SUFFIXES)))
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.name.lower().endswith(STRUCTURE_SUFFIXES))
+            if not found:
+                raise InputFileError(f"{path}: no structure file in this folder "
+                                     f"(looked for {', '.join(STRUCTURE_SUFFIXES)})")
+            out.extend(found)
+        elif not path.exists():
+            raise InputFileError(f"{path}: no such file or folder")
         else:
             out.append(path)
     return out

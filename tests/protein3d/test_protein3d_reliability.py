@@ -332,3 +332,14 @@ def test_area_errors_share_the_base():
         assert issubclass(cls, BioMatrixError)
     source = (PKG_DIR / "cli.py").read_text()
     assert "SystemExit" not in source
+
+
+def test_extract_on_a_missing_path_or_empty_folder_is_one_error_line_and_no_output(tmp_path, capsys):
+    good = write(tmp_path / "good.pdb", chain_atoms(helix(4), "MKTA"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for path, needle in ((tmp_path / "gone" / "x.pdb", "no such file or folder"), (empty, "no structure file")):
+        out = tmp_path / "chains.jsonl"
+        code, _, err = run_cli(capsys, "protein3d", "extract", "--in", str(good), str(path), "--out", str(out))
+        assert_one_error_line(code, err, str(path), needle)
+        assert not out.exists()
