@@ -289,7 +289,8 @@ def test_a_types_card_without_structure_root_is_an_error_naming_the_field():
     (error,) = validate_card(card, "fx_crossdocked.yaml")
     assert "builder.params.structure_root is required" in error
     card["builder"]["params"]["structure_codes"] = 3
-    assert any("builder.params.structure_codes: must be a path, got 3" in e for e in validate_card(card, "fx_crossdocked.yaml"))
+    errors = validate_card(card, "fx_crossdocked.yaml")
+    assert any("builder.params.structure_codes: must be a path, got 3" in e for e in errors)
 
 
 def test_ppiref_from_an_index_with_relative_paths(tmp_path):

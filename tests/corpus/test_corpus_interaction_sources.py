@@ -105,4 +105,5 @@ def test_measure_errors_name_the_value_and_card_errors_name_the_field():
     card["builder"]["params"]["measures"] = [{"column": "combined_score", "kind": "percent", "scal": 1}]
     errors = "\n".join(validate_card(card, "fx_stitch.yaml"))
     assert "builder.params.measures[0].kind: 'percent' is not one of nM, uM, p_molar, score" in errors
-    assert "builder.params.measures[0].scal: unknown key; expected one of column, kind, min, name, scale, unit" in errors
+    assert "builder.params.measures[0].scal: unknown key; expected one of column, kind, min, name, scale, unit" \
+        in errors
