@@ -8,6 +8,7 @@ reject reason (which field, which value, why).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,9 +31,45 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# Per-process caches keyed by the distinct entity: SMolInstruct repeats molecules heavily (reagents and
+# solvents in every reaction, one molecule in I2S, S2F, S2I), so each distinct component is parsed,
+# canonicalised, encoded to SELFIES and wrapped once per worker. Bounded, so memory stays flat.
+_CACHE_SIZE = 1 << 18
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _canonical_component(smiles: str) -> str | None:
+    """RDKit's canonical SMILES of one '.'-free component, or None when RDKit cannot parse it."""
+    from rdkit import Chem
+
+    with quiet_rdkit():  # the reason goes to the rejects file; RDKit's own log line would be noise
+        mol = Chem.MolFromSmiles(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        return None
+    return Chem.MolToSmiles(mol)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _selfies_component(canonical: str) -> tuple[str | None, str | None]:
+    """(SELFIES, None) or (None, the encoder's reason) for one canonical component."""
+    import selfies as sf
+
+    try:
+        return sf.encoder(canonical, strict=True), None
+    except Exception as exc:  # selfies raises EncoderError (or a bare Exception subclass) with the reason
+        return None, " ".join(str(exc).split())
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _wrapped_smiles(canonical: str) -> str:
+    return wrap_smiles(canonical)
+
+
 @dataclass
 class Molecule:
-    """RDKit's canonical SMILES of one entity; its SELFIES is computed on first use and kept."""
+    """One entity (a molecule, or the '.'-joined components of a reaction side) as canonical SMILES: each
+    component canonicalised by RDKit, components in sorted order (as SMolInstruct writes them); its SELFIES
+    is the '.'-joined SELFIES of the same components, computed on first use."""
 
     smiles: str
     where: str
@@ -41,14 +78,14 @@ class Molecule:
     @property
     def selfies(self) -> str:
         if self._selfies is None:
-            import selfies as sf
-
-            try:
-                self._selfies = sf.encoder(self.smiles, strict=True)
-            except Exception as exc:  # selfies raises EncoderError (or a bare Exception subclass) with the reason
-                detail = " ".join(str(exc).split())
-                raise RecordRejected(f"{self.where}: SMILES {_short(self.smiles)}: SELFIES cannot express it "
-                                     f"({detail})") from None
+            parts = []
+            for component in self.smiles.split("."):
+                encoded, reason = _selfies_component(component)
+                if encoded is None:
+                    raise RecordRejected(f"{self.where}: SMILES {_short(component)}: SELFIES cannot express it "
+                                         f"({reason})")
+                parts.append(encoded)
+            self._selfies = ".".join(parts)
         return self._selfies
 
     def payload(self, notation: str) -> str:
@@ -60,15 +97,13 @@ class Molecule:
             if notation == "selfies":
                 allowed = vocabulary if vocabulary is not None else split_selfies(self.selfies)
                 return wrap_selfies(self.selfies, vocabulary=allowed)
-            return wrap_smiles(self.smiles)
+            return _wrapped_smiles(self.smiles)
         except SerializationError as exc:
             raise RecordRejected(f"{self.where}: {exc}") from None
 
 
 def molecule(value: Any, where: str) -> Molecule:
-    """Parse a SMILES (``.`` joins the components of a reaction side) and canonicalise it once."""
-    from rdkit import Chem
-
+    """Parse a SMILES ('.' joins the components of a reaction side) and canonicalise it once."""
     if not isinstance(value, str) or not value.strip():
         raise RecordRejected(f"{where}: empty molecule field")
     smiles = value.strip()
@@ -78,11 +113,14 @@ def molecule(value: Any, where: str) -> Molecule:
         check_smiles_size(smiles)
     except SerializationError as exc:
         raise RecordRejected(f"{where}: {exc}") from None
-    with quiet_rdkit():  # the reason goes to the rejects file; RDKit's own log line would be noise
-        mol = Chem.MolFromSmiles(smiles)
-    if mol is None or mol.GetNumAtoms() == 0:
-        raise RecordRejected(f"{where}: SMILES {_short(smiles)}: RDKit cannot parse it")
-    return Molecule(Chem.MolToSmiles(mol), where)
+    parts = [_canonical_component(c) for c in smiles.split(".")] if smiles.strip(".") == smiles else [None]
+    if None in parts:
+        # a ring bond may span a dot ("C1.C1" is ethane): parse the whole string before rejecting it
+        whole = _canonical_component(smiles)
+        if whole is None:
+            raise RecordRejected(f"{where}: SMILES {_short(smiles)}: RDKit cannot parse it")
+        parts = whole.split(".")
+    return Molecule(".".join(sorted(parts)), where)
 
 
 def text(value: Any, where: str) -> str:

@@ -149,3 +149,20 @@ def test_dataset_info_has_one_entry_per_task_and_variant(built):
     assert len(info) == 28 and "smolinstruct_s2i_selfies" in info
     errors, warnings = validate_dataset_info(info, built, require_files=True)
     assert errors == [] and warnings == []
+
+
+@pytest.mark.parametrize("smiles", ["CC(=O)O.CCO", "[Na+].[BH4-].CC(C)=O", "C1.C1", "O.O.c1ccncc1",
+                                    "C[C@H](N)C(=O)O.Cl"])
+def test_entity_canonical_form_and_selfies_match_the_whole_molecule(smiles):
+    import selfies as sf
+
+    from biomatrix_plugin.tasks.entities import molecule
+
+    mol = molecule(smiles, "input")
+    whole = Chem.MolFromSmiles(smiles)
+    # components canonicalised one by one (cached per distinct component) are the same molecule set
+    assert sorted(Chem.MolToInchi(Chem.MolFromSmiles(c)) for c in mol.smiles.split(".")) == \
+        sorted(Chem.MolToInchi(f) for f in Chem.GetMolFrags(whole, asMols=True))
+    assert mol.smiles.split(".") == sorted(mol.smiles.split("."))
+    # and the joined per-component SELFIES is what the encoder gives for the joined SMILES
+    assert mol.selfies == sf.encoder(mol.smiles, strict=True)
