@@ -49,6 +49,7 @@ from dataclasses import field as dataclasses_field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
+from biomatrix_plugin.corpus.compose import keyed_rng
 from biomatrix_plugin.corpus.records import (
     RecordRejected,
     iter_records,
@@ -374,8 +375,6 @@ class _RecordBuilder:
 
     def __call__(self, rec) -> tuple[bytes | None, int, bytes | None]:
         """``(instance bytes, instance count, None)`` or ``(None, 0, reject line)``."""
-        from biomatrix_plugin.corpus.compose import keyed_rng
-
         source = self.keys.get(rec.source)
         if source is None:  # once per input file: it costs more than a whole text record
             source = self.keys[rec.source] = source_key(rec.source, self.data_root)
@@ -441,24 +440,28 @@ def _build_records(task: ShardTask, state: dict, progress: Callable[[int], None]
 def _consume(task: ShardTask, state: dict, build: _RecordBuilder, files: _ShardFiles,
              progress: Callable[[int], None] | None) -> None:
     since_report = processed_now = 0
+    # the loop runs once per record (~10 us for a FASTA entry): names it uses are bound locally
+    parent, getppid, write, every = _PARENT_PID, os.getppid, files.write, task.checkpoint_every
+    skip, stop_after = state["consumed"], task.stop_after
     for local, rec in enumerate(task.owned_records(), 1):
-        if local <= state["consumed"]:
+        if local <= skip:
             continue
-        _exit_if_orphaned()
-        if task.stop_after is not None and processed_now >= task.stop_after:
+        if parent is not None and getppid() != parent:
+            os._exit(1)  # the build process is gone (see _init_worker); the resume replays this shard
+        if stop_after is not None and processed_now >= stop_after:
             raise BuildInterrupted(f"stopped after {processed_now} records (test hook)")
         data, n_instances, reject = build(rec)
         if data is not None:
-            files.write(0, data)
+            write(0, data)
             state["written"] += n_instances
         else:
-            files.write(1, reject)
+            write(1, reject)
             state["rejected"] += 1
         state["records"] += 1
         state["consumed"] = local
         processed_now += 1
         since_report += 1
-        if local % task.checkpoint_every == 0:
+        if local % every == 0:
             files.checkpoint()
         if progress is not None and since_report >= 100:
             progress(since_report)
