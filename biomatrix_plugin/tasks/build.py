@@ -99,9 +99,10 @@ def build_task_record(fields: Mapping[str, Any], rng: random.Random, params: Map
 
 class _EngineParams(dict):
     """The builder params of a task card. The engine looks builders up by name in corpus.builders.BUILDERS,
-    which a worker process (spawn) or Ray worker fills only by importing corpus; unpickling this class
-    imports this module, which registers :func:`build_task_record` there. Remove once the engine resolves a
-    ``module:function`` builder name itself (requested in the task-suite report)."""
+    which a spawned pool worker fills only by importing corpus; unpickling this class imports this module,
+    which registers :func:`build_task_record` there (Ray workers get the same registration from
+    :func:`_ray_session`'s setup hook: Ray Data turns the params into plain dicts). Remove both once the
+    engine resolves a ``module:function`` builder name itself (requested in the task-suite report)."""
 
 
 def _register_builder() -> None:
@@ -198,6 +199,28 @@ def _run_engine(card: Card, root: Path, engine_dir: Path, opts: BuildOptions) ->
                              stop_after=opts.stop_after, **settings)
 
 
+@contextlib.contextmanager
+def _ray_session(opts: BuildOptions):
+    """For --engine ray: start (or join, with $RAY_ADDRESS) Ray with a worker setup hook that registers the
+    task builder, so every Ray worker can run the engine's shards of a task card."""
+    if opts.engine != "ray":
+        yield
+        return
+    from biomatrix_plugin.corpus.ray_engine import _import_ray
+
+    ray = _import_ray()
+    if ray.is_initialized():
+        yield  # the caller's session: it must register the builder itself (worker_process_setup_hook)
+        return
+    hook = {"worker_process_setup_hook": f"{__name__}._register_builder"}
+    kwargs: dict[str, Any] = {} if os.environ.get("RAY_ADDRESS") else {"num_cpus": opts.workers}
+    ray.init(include_dashboard=False, log_to_driver=False, runtime_env=hook, **kwargs)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 def build_task(task: Task, opts: BuildOptions) -> dict:
     """Build every split of one task; returns (and writes) its manifest."""
     if opts.prompt_sampling not in PROMPT_SAMPLING:
@@ -206,6 +229,12 @@ def build_task(task: Task, opts: BuildOptions) -> dict:
     task_dir = opts.out_dir / task.id
     engine_dir = task_dir / "_engine"
     runs: list[tuple[str, str, dict]] = []
+    with _ray_session(opts):
+        _run_splits(task, opts, engine_dir, runs)
+    return finalize(task, opts, runs, time.time() - start)
+
+
+def _run_splits(task: Task, opts: BuildOptions, engine_dir: Path, runs: list) -> None:
     for split, raw_splits in task.raw_splits.items():
         for raw_split in raw_splits:
             card, root = engine_card(task, split, raw_split, opts, engine_dir)
@@ -215,7 +244,6 @@ def build_task(task: Task, opts: BuildOptions) -> dict:
                 raise InputFileError(f"task {task.id} ({split} from raw split {raw_split!r}): {exc}. Unpack the "
                                      f"source as published under --raw {opts.raw_root}") from None
             runs.append((split, raw_split, manifest))
-    return finalize(task, opts, runs, time.time() - start)
 
 
 # ---------------------------------------------------------------- finalize: variant files, test golds, manifest

@@ -120,3 +120,12 @@ def test_missing_raw_files_name_the_pattern(tmp_path):
 
     with pytest.raises(BioMatrixError, match="forward_synthesis.jsonl"):
         build_task(TaskRegistry().get(TASK), _opts(tmp_path, tmp_path / "out"))
+
+
+@pytest.mark.slow  # starts a local Ray cluster (~30 s on the shared box)
+def test_ray_engine_gives_the_local_bytes(raw, tmp_path):
+    pytest.importorskip("ray.data")
+    task = TaskRegistry().get("smolinstruct_esol")
+    build_task(task, _opts(raw, tmp_path / "local"))
+    build_task(task, _opts(raw, tmp_path / "ray", engine="ray", workers=2))
+    assert _digest(tmp_path / "ray", task.id) == _digest(tmp_path / "local", task.id)
