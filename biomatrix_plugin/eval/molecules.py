@@ -29,8 +29,14 @@ import numpy as np
 
 from biomatrix_plugin.eval.spec import EvalInputError, MetricResult
 from biomatrix_plugin.io import quiet_rdkit
-from biomatrix_plugin.modalities.serialization import SerializationError, check_smiles_size
+from biomatrix_plugin.modalities.serialization import (
+    DEFAULT_MAX_SMILES_ATOMS,
+    DEFAULT_MAX_SMILES_CHARS,
+    SerializationError,
+    check_smiles_size,
+)
 
+_SIZE_CHECK_FROM = min(DEFAULT_MAX_SMILES_CHARS, DEFAULT_MAX_SMILES_ATOMS)
 # SELFIES symbols are [bracketed]; "." separates fragments as in SMILES
 _SELFIES_ONLY = re.compile(r"^\[[^\[\]\s]+\](\.?\[[^\[\]\s]+\])*$")
 
@@ -69,17 +75,22 @@ def to_mol(item: Any, notation: str = "auto"):
 
 def mol_or_reason(item: Any, notation: str = "auto") -> tuple[Any, str | None]:
     """(RDKit Mol, None), or (None, why not): ``empty``, ``not parsable``, or a :class:`TooLarge` reason."""
+    with quiet_rdkit():
+        return _mol_or_reason(item, notation)
+
+
+def _mol_or_reason(item: Any, notation: str) -> tuple[Any, str | None]:
+    # callers hold quiet_rdkit(): an invalid model answer is counted, not logged (one block per set, not per item)
     text, hint = molecule_text(item)
     if not text:
         return None, "empty"
     kind = hint or notation
-    with quiet_rdkit():
-        if kind == "auto" and _SELFIES_ONLY.match(text):
-            # bracket-only strings are valid in both notations ([Na+] is SMILES, [C][O] SELFIES): SELFIES
-            # first, as a model's SELFIES output is the common case, then SMILES when it does not decode
-            mol, why = _selfies_mol(text)
-            return (mol, why) if mol is not None or isinstance(why, TooLarge) else _smiles_mol(text)
-        return _selfies_mol(text) if kind == "selfies" else _smiles_mol(text)
+    if kind == "auto" and _SELFIES_ONLY.match(text):
+        # bracket-only strings are valid in both notations ([Na+] is SMILES, [C][O] SELFIES): SELFIES
+        # first, as a model's SELFIES output is the common case, then SMILES when it does not decode
+        mol, why = _selfies_mol(text)
+        return (mol, why) if mol is not None or isinstance(why, TooLarge) else _smiles_mol(text)
+    return _selfies_mol(text) if kind == "selfies" else _smiles_mol(text)
 
 
 def _selfies_mol(text: str) -> tuple[Any, str | None]:
@@ -97,11 +108,13 @@ def _smiles_mol(text: str) -> tuple[Any, str | None]:
 
     if any(c.isspace() for c in text):
         return None, "not parsable"
-    try:
-        # a 20,000-character SMILES crashes RDKit (SIGSEGV in canonicalisation): check the size first
-        check_smiles_size(text)
-    except SerializationError as exc:
-        return None, TooLarge(str(exc))
+    # a 20,000-character SMILES crashes RDKit (SIGSEGV in canonicalisation): check the size first. A string no
+    # longer than both limits cannot exceed either (an atom takes at least one character): skip the atom count
+    if len(text) > _SIZE_CHECK_FROM:
+        try:
+            check_smiles_size(text)
+        except SerializationError as exc:
+            return None, TooLarge(str(exc))
     mol = Chem.MolFromSmiles(text)
     return (mol, None) if mol is not None else (None, "not parsable")
 
@@ -136,10 +149,11 @@ def _parse_all(items: Iterable[Any], notation: str) -> list:
 def _parse_counting(items: Iterable[Any], notation: str) -> tuple[list, dict[str, int]]:
     """Mols (None = invalid) and ``{"too_large": n}`` when n items were refused before RDKit for their size."""
     mols, too_large = [], 0
-    for x in items:
-        mol, why = mol_or_reason(x, notation)
-        mols.append(mol)
-        too_large += isinstance(why, TooLarge)
+    with quiet_rdkit():
+        for x in items:
+            mol, why = _mol_or_reason(x, notation)
+            mols.append(mol)
+            too_large += isinstance(why, TooLarge)
     return mols, ({"too_large": too_large} if too_large else {})
 
 
