@@ -129,3 +129,31 @@ def test_ray_engine_gives_the_local_bytes(raw, tmp_path):
     build_task(task, _opts(raw, tmp_path / "local"))
     build_task(task, _opts(raw, tmp_path / "ray", engine="ray", workers=2))
     assert _digest(tmp_path / "ray", task.id) == _digest(tmp_path / "local", task.id)
+
+
+@pytest.mark.slow  # a real `biomatrix tasks build` process killed with SIGKILL in the middle of a shard
+def test_sigkill_then_resume_is_byte_identical(raw, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = raw / "smolinstruct" / "raw" / "train" / "forward_synthesis.jsonl"
+    path.write_text(path.read_text() * 60)  # 2,400 records: long enough to be killed mid-way
+    cmd = [sys.executable, "-m", "biomatrix_plugin.cli", "tasks", "build", TASK, "--raw", str(raw), "--quiet",
+           "--shards", "2"]
+    subprocess.run(cmd + ["--out", str(tmp_path / "clean")], check=True, capture_output=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    states = out / TASK / "_engine" / "_build" / f"{TASK}__train__train"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(
+            '"consumed": ' in p.read_text() and '"done": false' in p.read_text() for p in states.glob("state-*.json")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / TASK / "smiles" / "train.jsonl").exists()
+    assert not (states / "manifest.json").exists()  # killed before the train split was complete
+    subprocess.run(cmd + ["--out", str(out)], check=True, capture_output=True)
+    assert _digest(out) == _digest(tmp_path / "clean")
