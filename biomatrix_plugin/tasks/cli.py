@@ -1,4 +1,4 @@
-"""``biomatrix tasks list|show|check|build``: the instruction-tuning task suite.
+"""``biomatrix tasks list|show|check|build|recipes``: the instruction-tuning task suite.
 
 An entry point: the metric registry (eval, one stage up) is reached by name through importlib, the
 sanctioned way upward, so the task library itself never depends on eval.
@@ -119,6 +119,31 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_recipes(args) -> int:
+    from biomatrix_plugin.io import atomic_write
+    from biomatrix_plugin.paths import recipes_dir
+    from biomatrix_plugin.tasks import recipes
+
+    tasks = _registry(args).all()
+    root = Path(args.recipes_dir) if args.recipes_dir else recipes_dir()
+    generated = recipes.generate(tasks, root, args.data_dir)
+    if args.check:
+        stale = recipes.stale(generated)
+        if stale:
+            raise ConfigError(f"{len(stale)} recipe(s) differ from the task files ({', '.join(stale[:4])}); "
+                              "run `biomatrix tasks recipes --write`")
+        print(f"{len(generated)} variant recipes are current")
+        return 0
+    for path, text in generated.items():
+        if args.write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, text)
+        print(("wrote " if args.write else "") + str(path))
+    print("merged model (recipes/sft_<size>.yaml): dataset_dir: " + args.data_dir)
+    print("dataset: " + ",".join(recipes.merged_datasets(tasks)))
+    return 0
+
+
 def _print_counts(m: dict) -> None:
     for split, rec in m["records"].items():
         rows = m["rows"].get(split, {})
@@ -164,3 +189,11 @@ def register(subparsers) -> None:
                    help="SELFIES symbols allowed: open (any), default (the shipped vocabulary) or a vocabulary dir")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_build)
+
+    q = sub.add_parser("recipes", help="generate the Table 30 variant SFT recipes from the task files")
+    q.add_argument("--recipes-dir", help="recipes folder (default: the checkout's recipes/)")
+    q.add_argument("--data-dir", default="data_registry/sft", help="dataset_dir of the recipes (tasks build --out)")
+    mode = q.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write recipes/sft/variants/<group>_<size>.yaml")
+    mode.add_argument("--check", action="store_true", help="fail when a written recipe is not current")
+    q.set_defaults(func=cmd_recipes)
