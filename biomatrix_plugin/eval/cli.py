@@ -1,4 +1,4 @@
-"""``biomatrix eval`` sub-commands: metric, report, generate.
+"""``biomatrix eval`` sub-commands: metric, report, generate, run.
 
 Every user mistake raises a :class:`~biomatrix_plugin.errors.BioMatrixError` (``EvalInputError``,
 ``GenerationError``, io's ``InputFileError``); ``biomatrix_plugin.cli.main`` prints it as one ``error:`` line
@@ -61,7 +61,52 @@ def register(subparsers) -> None:
     g.add_argument("--device", default=None, help="hf backend: cpu, cuda, ... (default: cuda if available)")
     g.set_defaults(func=_generate)
 
+    _register_run(sub)
     ev.set_defaults(func=lambda args: (ev.print_help(), 2)[1])
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``i/N`` with 1 <= i <= N (argparse type of ``eval run --shard``)."""
+    import argparse
+
+    i, sep, n = text.partition("/")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected i/N, e.g. 1/4")
+    i, n = positive_int(i), positive_int(n)
+    if i > n:
+        raise argparse.ArgumentTypeError(f"{text!r}: shard i must be <= N")
+    return i, n
+
+
+def _register_run(sub) -> None:
+    q = sub.add_parser("run", help="generate, read out and score a task's built test split (-> eval report)")
+    q.add_argument("selector", metavar="TASK|GROUP|all")
+    q.add_argument("--model", required=True, help="Hugging Face model directory")
+    q.add_argument("--data", required=True, help="built tasks (`biomatrix tasks build --out`)")
+    q.add_argument("--out", required=True, help="results folder: OUT/<task>/<variant>/results.jsonl, cache")
+    q.add_argument("--backend", default="hf", choices=("hf", "vllm"))
+    q.add_argument("--variant", choices=("smiles", "selfies", "default", "all"), default="all")
+    q.add_argument("--limit", type=positive_int, default=None, help="first N test rows of each task/variant")
+    q.add_argument("--shard", type=_shard, default=None, metavar="i/N",
+                   help="generate only shard i of N (by prompt key); score all with --merge afterwards")
+    q.add_argument("--merge", action="store_true", help="generate nothing; score the union of the shard caches")
+    q.add_argument("--batch-size", type=positive_int, default=8, help="prompts per backend call / cache flush")
+    q.add_argument("--device", default=None, help="hf backend: cpu, cuda, ... (default: cuda if available)")
+    q.add_argument("--tasks-dir", default=None, help="folder of task files (default: the shipped ones)")
+    q.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from biomatrix_plugin.eval.run import RunOptions, run_eval
+    from biomatrix_plugin.tasks.registry import TaskRegistry
+
+    opts = RunOptions(model=Path(args.model), data_dir=Path(args.data), out_dir=Path(args.out),
+                      backend=args.backend, variants=None if args.variant == "all" else (args.variant,),
+                      limit=args.limit, shard=args.shard, merge=args.merge, batch_size=args.batch_size,
+                      device=args.device, tasks_dir=args.tasks_dir)
+    for summary in run_eval(TaskRegistry(args.tasks_dir).select(args.selector), opts):
+        print(json.dumps(summary))
+    return 0
 
 
 def _print_list() -> int:
