@@ -206,9 +206,10 @@ def _ray_session(opts: BuildOptions):
     if opts.engine != "ray":
         yield
         return
-    from biomatrix_plugin.corpus.ray_engine import _import_ray
-
-    ray = _import_ray()
+    try:
+        import ray
+    except ImportError:
+        raise TaskBuildError("--engine ray needs `pip install 'ray[data]'` (extra: biomatrix-plugin[ray])") from None
     if ray.is_initialized():
         yield  # the caller's session: it must register the builder itself (worker_process_setup_hook)
         return

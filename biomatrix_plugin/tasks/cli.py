@@ -120,27 +120,26 @@ def cmd_build(args) -> int:
 
 
 def cmd_recipes(args) -> int:
-    from biomatrix_plugin.io import atomic_write
-    from biomatrix_plugin.paths import recipes_dir
+    from biomatrix_plugin.paths import checkout_root
     from biomatrix_plugin.tasks import recipes
 
-    tasks = _registry(args).all()
-    root = Path(args.recipes_dir) if args.recipes_dir else recipes_dir()
-    generated = recipes.generate(tasks, root, args.data_dir)
+    root = Path(args.root) if args.root else checkout_root()
+    if root is None:
+        raise ConfigError("tasks recipes writes into a source checkout (recipes/, data_registry/); pass --root DIR")
+    files = recipes.generated_files(_registry(args).all())
     if args.check:
-        stale = recipes.stale(generated)
-        if stale:
-            raise ConfigError(f"{len(stale)} recipe(s) differ from the task files ({', '.join(stale[:4])}); "
-                              "run `biomatrix tasks recipes --write`")
-        print(f"{len(generated)} variant recipes are current")
+        problems = [f"{rel}: differs from what the task files give" for rel in recipes.stale_files(root, files)]
+        problems += [f"{rel}: no task group produces it any more" for rel in recipes.orphan_variants(root, files)]
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            raise ConfigError(f"{len(problems)} generated file(s) not current; run `biomatrix tasks recipes`")
+        print(f"{len(files)} generated files are current")
         return 0
-    for path, text in generated.items():
-        if args.write:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, text)
-        print(("wrote " if args.write else "") + str(path))
-    print("merged model (recipes/sft_<size>.yaml): dataset_dir: " + args.data_dir)
-    print("dataset: " + ",".join(recipes.merged_datasets(tasks)))
+    written = recipes.write_recipes(root, files)
+    for rel in written:
+        print(f"wrote {rel}")
+    print(f"{len(files)} generated files, {len(written)} changed")
     return 0
 
 
@@ -190,10 +189,8 @@ def register(subparsers) -> None:
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_build)
 
-    q = sub.add_parser("recipes", help="generate the Table 30 variant SFT recipes from the task files")
-    q.add_argument("--recipes-dir", help="recipes folder (default: the checkout's recipes/)")
-    q.add_argument("--data-dir", default="data_registry/sft", help="dataset_dir of the recipes (tasks build --out)")
-    mode = q.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="write recipes/sft/variants/<group>_<size>.yaml")
-    mode.add_argument("--check", action="store_true", help="fail when a written recipe is not current")
+    q = sub.add_parser("recipes", help="write the SFT recipes (merged, Table 30 variants, released corpus) and "
+                                       "data_registry/sft/dataset_info.json from the task files")
+    q.add_argument("--root", help="checkout root to write under (default: this checkout)")
+    q.add_argument("--check", action="store_true", help="write nothing; fail when a generated file is not current")
     q.set_defaults(func=cmd_recipes)
