@@ -18,7 +18,7 @@ def test_write_then_check_then_hand_edit(tmp_path: Path, capsys):
     assert "smolinstruct_s2i_selfies" in recipe.read_text()
     info = json.loads((tmp_path / "data_registry" / "sft" / "dataset_info.json").read_text())
     assert info["smolinstruct_s2i_smiles"]["file_name"] == "smolinstruct_s2i/smiles/train.jsonl"
-    recipe.write_text(recipe.read_text().replace("learning_rate: 5.0e-5", "learning_rate: 1.0e-5"))
+    recipe.write_text(recipe.read_text() + "seed: 7\n")  # a hand edit
     (recipe.parent / "vgone_4b.yaml").write_text("# stale\n")
     capsys.readouterr()
     assert main(args + ["--check"]) == 2
