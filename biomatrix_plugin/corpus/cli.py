@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from biomatrix_plugin.errors import USER_ERROR_EXIT, BioMatrixError, ConfigError
+from biomatrix_plugin.io import atomic_write
 
 
 class CardNotFoundError(ConfigError):
@@ -75,7 +76,7 @@ def _stats_for(out: str, tokenizer: str | None, png: str | None, json_path: str 
     report = compute_stats(out, tokenizer, progress=True)
     print(format_report(report))
     json_path = json_path or str(Path(out) / "corpus_stats.json")
-    Path(json_path).write_text(json.dumps(report, indent=1))
+    atomic_write(json_path, json.dumps(report, indent=1))
     png_path = plot_composition(report, png or str(Path(out) / "corpus_composition.png"))
     print(f"wrote {json_path} and {png_path}")
     return 0

@@ -14,9 +14,20 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
+from biomatrix_plugin.errors import BioMatrixError, InputFileError
+from biomatrix_plugin.io import atomic_output, iter_jsonl
+
 MODALITY_GROUP = {"smiles": "1D", "selfies": "1D", "protein": "1D", "mol3d": "3D", "prot3d": "3D", "text": "text"}
 _SYMBOL = re.compile(r"<A [A-Z]>|<S \d+>|\[[^\[\]]+\]")
 _WORDISH = re.compile(r"\w+|[^\w\s]")
+
+
+class StatsInputError(InputFileError):
+    """A built part file holds a line that is not an instance (not JSON, no ``text``)."""
+
+
+class NoBuiltCorpusError(BioMatrixError, FileNotFoundError):
+    """``corpus stats`` on a folder no build wrote."""
 
 
 def iter_pieces(text: str) -> Iterator[tuple[str, str]]:
@@ -73,9 +84,12 @@ def iter_texts(path: Path):
         for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=1024, columns=["text"]):
             yield from batch.column(0).to_pylist()
         return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            yield json.loads(line)["text"]
+    for number, value, error in iter_jsonl(path):
+        if error is None and not (isinstance(value, dict) and isinstance(value.get("text"), str)):
+            error = "no 'text' string"
+        if error is not None:  # a build writes neither: the file was changed or is not a build output
+            raise StatsInputError(f"{path}:{number}: {error}")
+        yield value["text"]
 
 
 def built_datasets(out_dir: str | Path) -> list[dict]:
@@ -91,7 +105,7 @@ def compute_stats(out_dir: str | Path, tokenizer_dir: str | Path | None = None, 
     counter = TokenizerCounter(tokenizer_dir) if tokenizer_dir else ApproximateCounter()
     manifests = built_datasets(out_dir)
     if not manifests:
-        raise FileNotFoundError(f"{out_dir}: no _build/*/manifest.json; build a corpus there first")
+        raise NoBuiltCorpusError(f"{out_dir}: no _build/*/manifest.json; build a corpus there first")
     datasets = {}
     for man in manifests:
         name = man["dataset"]
@@ -188,7 +202,8 @@ def plot_composition(report: dict, path: str | Path) -> Path:
     fig.text(0.01, 0.01, f"counted with: {report['counter']}", fontsize=7)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    with atomic_output(path, "wb") as fh:  # whole or not at all, like every output
+        fig.savefig(fh, dpi=120, format="png")
     plt.close(fig)
     return path
 
@@ -198,9 +213,11 @@ def format_report(report: dict) -> str:
              f"{'tok/inst':>9s} {'text':>10s} {'1D':>10s} {'3D':>10s}"]
     for name, d in report["datasets"].items():
         g = d["tokens_by_group"]
-        lines.append(f"{name:28s} {d['category']:13s} {d['instances']:>10,d} {d['rejected']:>9,d} {d['tokens']:>12,d} "
-                     f"{d['tokens_per_instance']:>9.1f} {g.get('text', 0):>10,d} {g.get('1D', 0):>10,d} {g.get('3D', 0):>10,d}")
-    lines.append(f"total: {report['total_instances']:,} instances, {report['total_tokens']:,} tokens ({report['counter']})")
+        lines.append(f"{name:28s} {d['category']:13s} {d['instances']:>10,d} {d['rejected']:>9,d} "
+                     f"{d['tokens']:>12,d} {d['tokens_per_instance']:>9.1f} {g.get('text', 0):>10,d} "
+                     f"{g.get('1D', 0):>10,d} {g.get('3D', 0):>10,d}")
+    lines.append(f"total: {report['total_instances']:,} instances, {report['total_tokens']:,} tokens "
+                 f"({report['counter']})")
     if report.get("interleave_probs"):
         probs = report["interleave_probs"]
         lines.append("suggested interleave_probs (token weights / tokens per instance); recipe lines:")

@@ -395,3 +395,18 @@ def test_every_engine_error_is_a_biomatrix_error():
                 BuildInterrupted):
         assert issubclass(cls, BioMatrixError)
     assert issubclass(BuildOutputError, OSError)
+
+
+def test_stats_on_a_damaged_part_file_or_an_unbuilt_folder_is_one_error(tmp_path, capsys):
+    from biomatrix_plugin.cli import main
+
+    assert main(["corpus", "stats", str(tmp_path)]) == 2
+    assert "error:" in capsys.readouterr().err
+    out = tmp_path / "out"
+    build_card(card("fx_text"), out, n_shards=2, progress=False)
+    part = out / "fx_text" / "part-00001-of-00002.jsonl"
+    part.write_bytes(part.read_bytes() + b"{not json\n")
+    assert main(["corpus", "stats", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{part}:" in err and "not JSON" in err and "Traceback" not in err
+    assert not (out / "corpus_stats.json").exists()
