@@ -285,6 +285,8 @@ def wrap_prot3d(codes: Sequence[int], sequence: str | None = None) -> str:
 # '1_000', and str.split() splits on Unicode spaces; none of them is a code a user means.
 _ASCII_UINT = re.compile(r"[0-9]+\Z")
 _ASCII_SPACE = re.compile(r"[ \t\r\n]+")
+_ASCII_UINT_ANYWHERE = re.compile(r"[0-9]+")
+_CODE_LIST = re.compile(r"[ \t\r\n]*[0-9]+(?:(?:[ \t\r\n]*,[ \t\r\n]*|[ \t\r\n]+)[0-9]+)*[ \t\r\n]*")
 
 
 def parse_code_list(text: str, what: str = "protein structure codes") -> list[int]:
@@ -293,6 +295,8 @@ def parse_code_list(text: str, what: str = "protein structure codes") -> list[in
     named in one SerializationError; nothing is dropped. The one rule for codes typed as text (``wrap
     --modality prot3d``, ``{col|prot3d}`` placeholders, ``vq_indices.csv`` code fields)."""
     _require_str(text, what)
+    if _CODE_LIST.fullmatch(text):  # the common, well-formed case in one regex pass
+        return [int(f) for f in _ASCII_UINT_ANYWHERE.findall(text)]
     if not text.strip(" \t\r\n"):
         raise SerializationError(f"{what} {_short(text)}: empty")
     fields: list[str] = []
