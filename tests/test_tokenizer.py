@@ -2,9 +2,8 @@
 
 import json
 
-from conftest import shared_path
-
 from biomatrix_plugin.model.tiny_base import QWEN3_FIRST_SPECIAL_ID, QWEN3_SPECIAL_TOKENS, QWEN3_VOCAB_ROWS
+from conftest import shared_path
 
 
 def test_reproduces_all_qwen2_vectors(qwen3_tokenizer):
