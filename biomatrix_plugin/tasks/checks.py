@@ -19,8 +19,9 @@ MetricLookup = Callable[[str], Callable[[Mapping[str, Any]], Any] | None]
 
 
 def metric_options(options: Mapping[str, Any], variant: str) -> dict:
-    """The options of one variant's run: the value ``"{variant}"`` stands for the variant's name."""
-    return {k: (variant if v == "{variant}" else v) for k, v in options.items()}
+    """The options of one variant's run: ``{variant}`` in a string value stands for the variant's name (as
+    ``eval run`` substitutes it)."""
+    return {k: (v.replace("{variant}", variant) if isinstance(v, str) else v) for k, v in options.items()}
 
 
 def check_metrics(tasks: Iterable[Task], lookup: MetricLookup) -> list[str]:
