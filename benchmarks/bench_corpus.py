@@ -52,7 +52,8 @@ def write_uniprot(path: Path, n: int) -> None:
     entries = [e + "//\n" for e in (FIX / "uniprot_sample.dat").read_text().split("//\n")[:2]]
     with open(path, "w") as fh:
         for i in range(n):
-            fh.write(entries[i % 2].replace("INS_HUMAN", f"B{i:07d}_HUMAN", 1).replace("A0A1B2C3D4_ECOLX", f"B{i:07d}_ECOLX", 1))
+            entry = entries[i % 2].replace("INS_HUMAN", f"B{i:07d}_HUMAN", 1)
+            fh.write(entry.replace("A0A1B2C3D4_ECOLX", f"B{i:07d}_ECOLX", 1))
 
 
 def rate(fn, items, min_seconds: float = 1.5) -> tuple[float, int]:
@@ -320,7 +321,8 @@ def main() -> None:
             print(f"{kind:8s} peak RSS 20x / 1x = {ratio:.2f} (flat = streaming)")
     # reading, parsing, JSON encoding and fsync'd writes on top of the builder itself
     e2e = {"fasta": "fasta_sequence", "uniprot": "uniprot"}
-    overhead = max(1.0, *(rates[b]["rate"] / (mem[(k, 20)]["records"] / mem[(k, 20)]["seconds"]) for k, b in e2e.items()))
+    overhead = max(1.0, *(rates[b]["rate"] / (mem[(k, 20)]["records"] / mem[(k, 20)]["seconds"])
+                          for k, b in e2e.items()))
     print(f"end-to-end overhead factor (builder-only rate / build_card rate, worst of fasta/uniprot): {overhead:.2f}")
 
     print("\n== core-hours for the report's 304.4B-token corpus (builder rates / end-to-end overhead) ==")

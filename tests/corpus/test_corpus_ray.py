@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from biomatrix_plugin.corpus.build import build_card
+from biomatrix_plugin.corpus.build import build_card, needs_mol3d_checkpoint
 from biomatrix_plugin.corpus.registry import load_card
+from conftest import molstructok_checkpoint_path
 
 CARDS = Path(__file__).resolve().parent / "cards"
 
@@ -31,6 +32,8 @@ def test_ray_engine_output_equals_single_process_output(tmp_path):
 def _compare(tmp_path: Path, build_card_with_ray) -> None:
     for name in ("fx_pubchem_sdf", "fx_uniprot"):
         card = load_card(CARDS / f"{name}.yaml")
+        if needs_mol3d_checkpoint(card.data):
+            molstructok_checkpoint_path()
         local = build_card(card, tmp_path / "local", n_shards=3, progress=False)
         ray_m = build_card_with_ray(card, tmp_path / "ray", n_shards=3, workers=2)
         assert ray_m["engine"] == "ray"
@@ -42,6 +45,8 @@ def _compare(tmp_path: Path, build_card_with_ray) -> None:
     # parquet output goes through the same shard function on Ray (and the 3D complex builder with it)
     for name in ("fx_ppiref", "fx_pubchem_sdf"):
         card = load_card(CARDS / f"{name}.yaml")
+        if needs_mol3d_checkpoint(card.data):
+            molstructok_checkpoint_path()
         local = build_card(card, tmp_path / "local_pq", n_shards=2, progress=False, output_format="parquet")
         ray_m = build_card_with_ray(card, tmp_path / "ray_pq", n_shards=2, workers=2, output_format="parquet")
         assert [s["sha256"] for s in ray_m["shards"]] == [s["sha256"] for s in local["shards"]]

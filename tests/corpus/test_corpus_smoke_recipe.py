@@ -47,7 +47,8 @@ def test_smoke_corpus_loads_through_llamafactory(tmp_path, tiny_extended_model):
     texts = [tokenizer.decode(row["input_ids"]) for row in dataset]
     assert len(texts) > 20
     joined = "".join(texts)
-    for marker in ("<|mol_smi_start|>", "<|mol_sfi_start|>", "<|mol_3d_start|>", "<|prot_aa_start|>", "<|prot_3d_start|>"):
+    markers = ("<|mol_smi_start|>", "<|mol_sfi_start|>", "<|mol_3d_start|>", "<|prot_aa_start|>", "<|prot_3d_start|>")
+    for marker in markers:
         assert marker in joined, marker  # every modality reaches the trainer as single special tokens
     assert len(names) == 8
 
