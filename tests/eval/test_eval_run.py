@@ -321,27 +321,32 @@ def test_unknown_task_and_not_a_model_are_errors(built, model, tmp_path, capsys)
 
 @pytest.mark.slow
 def test_eval_run_end_to_end_with_the_tiny_model(tiny_extended_model, tmp_path, capsys):
-    data, out = tmp_path / "data", tmp_path / "out"
+    """Three tasks built from the fixtures, `eval run all` (a task folder holding just them) with the real tiny
+    model on CPU, results per task/variant with the task's metric names, a cached rerun, the report."""
     tasks = ("smolinstruct_s2f", "smolinstruct_bbbp", "smolinstruct_esol")
-    build_tasks(_tasks(*tasks), BuildOptions(raw_root=FIXTURES, out_dir=data, progress=False, shards=1))
+    tasks_dir = tmp_path / "tasks" / "molecule_1d"
+    tasks_dir.mkdir(parents=True)
+    shipped = TaskRegistry().root / "molecule_1d"
+    for name in ("_smolinstruct", *tasks):
+        shutil.copy(shipped / f"{name}.yaml", tasks_dir / f"{name}.yaml")
+    registry = TaskRegistry(tasks_dir.parent)
+    data, out = tmp_path / "data", tmp_path / "out"
+    build_tasks(registry.all(), BuildOptions(raw_root=FIXTURES, out_dir=data, progress=False, shards=1))
     argv = ["eval", "run", "all", "--model", str(tiny_extended_model), "--data", str(data), "--out", str(out),
-            "--limit", "2", "--device", "cpu", "--batch-size", "4"]
-    # `all` with only three tasks built would be refused (missing data); run the three by id
-    for task in tasks:
-        argv[2] = task
-        assert main(argv) == 0
+            "--limit", "2", "--device", "cpu", "--batch-size", "4", "--tasks-dir", str(tasks_dir.parent)]
+    assert main(argv) == 0
     first = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert {(s["task"], s["variant"]) for s in first} == {(t, v) for t in tasks for v in ("smiles", "selfies")}
     assert all(s["generated"] == s["prompts"] == 2 for s in first)
-    for task in _tasks(*tasks):
+    for task in registry.all():
         for variant in task.variants:
-            lines = (out / task.id / variant / "results.jsonl").read_text().splitlines()
-            results = [json.loads(line) for line in lines]
+            results = [json.loads(line) for line in
+                       (out / task.id / variant / "results.jsonl").read_text().splitlines()]
             assert [r["metric"] for r in results] == [m["name"] for m in task["eval"]["metrics"]]
             assert all(r["n_items"] == 2 and r["run"]["backend"] == "hf" for r in results)
-    assert main(argv) == 0  # the last task again: served from the cache
+    assert main(argv) == 0  # served from the cache: the model is not even loaded
     again = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert all(s["generated"] == 0 for s in again)
+    assert len(again) == 6 and all(s["generated"] == 0 for s in again)
     assert main(["eval", "report", str(out)]) == 0
     report = (out / "report.md").read_text()
     for task, variant, paper in (("smolinstruct_s2f", "smiles", "99.28"), ("smolinstruct_bbbp", "selfies", "85.95"),
