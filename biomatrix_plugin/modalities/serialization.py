@@ -72,6 +72,8 @@ def check_smiles_size(smiles: str, max_chars: int | None = None, max_atoms: int 
     ``max_atoms`` atoms (counted from the string, without RDKit)."""
     max_chars = DEFAULT_MAX_SMILES_CHARS if max_chars is None else max_chars
     max_atoms = DEFAULT_MAX_SMILES_ATOMS if max_atoms is None else max_atoms
+    if len(smiles) <= max_atoms and len(smiles) <= max_chars:
+        return  # every atom takes at least one character: no need to count
     if len(smiles) > max_chars:
         raise SerializationError(f"SMILES {_short(smiles)}: {len(smiles):,} characters, over the limit of "
                                  f"{max_chars:,} (BIOMATRIX_MAX_SMILES_CHARS)")
@@ -120,7 +122,13 @@ def validate_smiles(smiles: str, canonicalize: bool = False) -> str:
     return Chem.MolToSmiles(mol) if canonicalize else smiles.strip()
 
 
-def wrap_smiles(smiles: str, canonicalize: bool = False) -> str:
+def wrap_smiles(smiles: str, canonicalize: bool = False, validated: bool = False) -> str:
+    """Wrap a SMILES (parsed by RDKit first). ``validated=True`` is for a string that RDKit itself just wrote
+    (a canonical SMILES): parsing it again costs ~0.1 ms and cannot fail, so only its form is checked."""
+    if validated and not canonicalize:
+        if not isinstance(smiles, str) or not smiles or any(c.isspace() for c in smiles):
+            raise SerializationError(f"SMILES {_short(smiles)}: empty, not a string, or contains whitespace")
+        return _wrap("smiles", smiles)
     return _wrap("smiles", validate_smiles(smiles, canonicalize))
 
 

@@ -3,6 +3,8 @@ codes), writing backbones back to files, three-view pretraining instances, and T
 
 Names are loaded on first use so that ``biomatrix --help`` (which imports this package's ``cli``) stays
 fast; ``from biomatrix_plugin.protein3d import extract_chains`` works as usual.
+
+May import: ``modalities``, ``vocab`` and the base layer (``errors``, ``io``, ``paths``).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def _selfies_component(canonical: str) -> tuple[str | None, str | None]:
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _wrapped_smiles(canonical: str) -> str:
-    return wrap_smiles(canonical)
+    return wrap_smiles(canonical, validated=True)  # RDKit wrote it: no second parse
 
 
 @dataclass
