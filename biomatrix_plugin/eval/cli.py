@@ -90,7 +90,8 @@ def _register_run(sub) -> None:
     q.add_argument("--shard", type=_shard, default=None, metavar="i/N",
                    help="generate only shard i of N (by prompt key); score all with --merge afterwards")
     q.add_argument("--merge", action="store_true", help="generate nothing; score the union of the shard caches")
-    q.add_argument("--batch-size", type=positive_int, default=8, help="prompts per backend call / cache flush")
+    q.add_argument("--batch-size", type=positive_int, default=None,
+                   help="prompts per backend call and cache flush (default: hf 8, vllm 512)")
     q.add_argument("--device", default=None, help="hf backend: cpu, cuda, ... (default: cuda if available)")
     q.add_argument("--tasks-dir", default=None, help="folder of task files (default: the shipped ones)")
     q.set_defaults(func=_run)

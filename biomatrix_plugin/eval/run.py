@@ -64,6 +64,9 @@ IDENTITY_FILES = ("config.json", "generation_config.json", "tokenizer.json", "to
                   "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.json", "merges.txt")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _EDGE = 1 << 20  # bytes hashed at each end of a weight file
+# hf: one padded generate() per batch; vllm schedules its own batches, so a call gets many prompts (the
+# chunk only sets how much a kill can lose)
+DEFAULT_BATCH = {"hf": 8, "vllm": 512}
 
 
 class EvalRunError(ConfigError):
@@ -80,7 +83,7 @@ class RunOptions:
     limit: int | None = None  # first N test rows of each task/variant
     shard: tuple[int, int] | None = None  # (i, N), 1 <= i <= N: generate only shard i, score nothing
     merge: bool = False  # generate nothing, score the union of the shard caches
-    batch_size: int = 8  # prompts per backend call (= per cache flush)
+    batch_size: int | None = None  # prompts per backend call (= per cache flush); None: DEFAULT_BATCH[backend]
     device: str | None = None
     tasks_dir: str | None = None  # only for the messages (the `tasks build` command to print)
 
@@ -91,6 +94,10 @@ class RunOptions:
                 raise EvalRunError(f"--shard {i}/{n}: i must be in 1..{n}")
         if self.shard is not None and self.merge:
             raise EvalRunError("--shard generates one shard, --merge scores the union of all: give one of them")
+
+    @property
+    def chunk(self) -> int:
+        return self.batch_size or DEFAULT_BATCH.get(self.backend, 8)
 
 
 @dataclass
@@ -322,8 +329,8 @@ def generate_missing(item: Item, cache: GenerationCache, config: DecodingConfig,
     backend = get_backend()
     start = time.perf_counter()
     with cache.writer() as fh:
-        for at in range(0, len(todo), opts.batch_size):
-            batch = todo[at:at + opts.batch_size]
+        for at in range(0, len(todo), opts.chunk):
+            batch = todo[at:at + opts.chunk]
             outs = backend.generate([messages[k] for k in batch], config)
             if len(outs) != len(batch):
                 raise RuntimeError(f"backend returned {len(outs)} generations for {len(batch)} prompts")
@@ -446,7 +453,7 @@ def run_eval(tasks: Sequence[Task], opts: RunOptions,
                 from biomatrix_plugin.eval.generation import load_backend
 
                 backend_holder.append(load_backend(opts.backend, opts.model, device=opts.device,
-                                                   batch_size=opts.batch_size))
+                                                   batch_size=opts.chunk))
         return backend_holder[0]
 
     prepared = []
