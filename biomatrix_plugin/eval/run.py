@@ -39,6 +39,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -337,7 +338,8 @@ def generate_missing(item: Item, cache: GenerationCache, config: DecodingConfig,
             cache.append(fh, ({"key": k, "texts": list(g.texts), "task": item.task.id, "variant": item.variant,
                                "prompt": messages[k][-1]["content"]} for k, g in zip(batch, outs)))
             stats.generated += len(batch)
-            print(f"{item.name}: generated {stats.generated}/{len(todo)}", flush=True)
+            # progress on stderr: stdout carries the JSON summaries `eval run` prints
+            print(f"{item.name}: generated {stats.generated}/{len(todo)}", file=sys.stderr, flush=True)
     stats.seconds = time.perf_counter() - start
     return stats
 
