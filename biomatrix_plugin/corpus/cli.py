@@ -82,6 +82,12 @@ def _stats_for(out: str, tokenizer: str | None, png: str | None, json_path: str 
     return 0
 
 
+def _check_tokens(args) -> int:
+    from biomatrix_plugin.corpus.check_tokens import run_check_tokens
+
+    return run_check_tokens(args.tokenizer, args.files)
+
+
 def _stats(args) -> int:
     return _stats_for(args.out, args.tokenizer, args.png, args.json)
 
@@ -210,6 +216,11 @@ def register(subparsers) -> None:
     s.add_argument("--png", default=None)
     s.add_argument("--json", default=None)
     s.set_defaults(func=_stats)
+
+    t = sub.add_parser("check-tokens", help="wrapped symbols the tokenizer splits into pieces (exit 1 when any)")
+    t.add_argument("files", nargs="+", help="JSONL (.gz too) or parquet training files")
+    t.add_argument("--tokenizer", required=True, help="extended tokenizer directory")
+    t.set_defaults(func=_check_tokens)
 
     l = sub.add_parser("list", help="builders and registered cards")
     l.add_argument("--registry", default=None)
