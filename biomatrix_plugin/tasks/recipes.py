@@ -220,6 +220,24 @@ def _groups(tasks: list[Task]) -> list[str]:
     return ordered + sorted(present - set(ordered))  # vinter_<subtask> groups after the fixed ones
 
 
+def variant_files(tasks: list[Task], data_dir: str = SFT_DATA_DIR) -> dict[str, str]:
+    """``recipes/sft/variants/<group>_<size>.yaml`` -> text, for every Table 30 group with tasks."""
+    out: dict[str, str] = {}
+    for size in SIZES:
+        for group in _groups(tasks):
+            members = [t for t in tasks if t.group == group]
+            rel = f"recipes/sft/variants/{group}_{size.key}.yaml"
+            out[rel] = render_recipe(
+                rel, size, model=f"runs/biomatrix-{size.key}-cpt",
+                output_dir=f"runs/biomatrix-{size.key}-sft-{group}", dataset_dir=data_dir,
+                mix=mixture(members, oversample=False),
+                build_command=f"biomatrix tasks build {group} --raw RAW_ROOT --out {data_dir}",
+                about=[f"Table 30 task-group variant {group} ({len(members)} tasks): the numbers the report "
+                       "publishes", "come from these variants; `make sft VARIANT=" + group + "` trains it."])
+    return out
+
+
+
 def generated_files(tasks: list[Task]) -> dict[str, str]:
     """Relative path (from the checkout root) -> the full text the generator writes there."""
     from biomatrix_plugin.tasks.build import dataset_info_entries
@@ -248,8 +266,7 @@ def generated_files(tasks: list[Task]) -> dict[str, str]:
                    "this vocabulary has every token it uses:",
                    f"  biomatrix data check-tokens --tokenizer {model} "
                    f"{RELEASED_DATA_DIR}/{RELEASED_FOLDER}/*/*.parquet"])
-    for path, text in generate(tasks, "recipes").items():  # the Table 30 variants
-        out[path.as_posix()] = text
+    out.update(variant_files(tasks))
     entries: dict[str, dict] = {}
     for task in tasks:
         entries.update(dataset_info_entries(task, task.variants))
@@ -291,38 +308,3 @@ def write_recipes(root: str | Path, files: dict[str, str]) -> list[str]:
         written.append(rel)
     return written
 
-
-# ---------------------------------------------------------------- the API tasks/cli.py's `recipes` action calls
-# (generate/stale/merged_datasets, written for the first version of this module): the Table 30 variant recipes
-# under a recipes folder, keyed by path. `generated_files` is the complete output (merged, variant and
-# released recipes plus data_registry/sft/dataset_info.json).
-
-RUN_KEYS = frozenset({"model_name_or_path", "dataset", "dataset_dir", "output_dir", "mix_strategy",
-                      "interleave_probs"})  # what differs between recipes; every other key is the template's
-
-
-def generate(tasks: list[Task], recipes_root: str | Path, data_dir: str = SFT_DATA_DIR) -> dict[Path, str]:
-    """``recipes_root/sft/variants/<group>_<size>.yaml`` -> text, for every Table 30 group with tasks."""
-    root = Path(recipes_root)
-    out: dict[Path, str] = {}
-    for size in SIZES:
-        for group in _groups(tasks):
-            members = [t for t in tasks if t.group == group]
-            rel = f"sft/variants/{group}_{size.key}.yaml"
-            out[root / rel] = render_recipe(
-                f"recipes/{rel}", size, model=f"runs/biomatrix-{size.key}-cpt",
-                output_dir=f"runs/biomatrix-{size.key}-sft-{group}", dataset_dir=data_dir,
-                mix=mixture(members, oversample=False),
-                build_command=f"biomatrix tasks build {group} --raw RAW_ROOT --out {data_dir}",
-                about=[f"Table 30 task-group variant {group} ({len(members)} tasks): the numbers the report "
-                       "publishes", "come from these variants; `make sft VARIANT=" + group + "` trains it."])
-    return out
-
-
-def stale(generated: dict[Path, str]) -> list[str]:
-    return [str(p) for p, text in generated.items()
-            if not p.is_file() or p.read_text(encoding="utf-8") != text]
-
-
-def merged_datasets(tasks: list[Task]) -> list[str]:
-    return list(mixture(tasks, oversample=True).names)
