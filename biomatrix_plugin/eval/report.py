@@ -24,6 +24,17 @@ the paper's name:
 
 A result without ``variant`` of a task whose paper variants include ``default`` (``qm9_unconditional_3d``:
 default and mmff) is the default variant; a task without one (smiles / selfies) needs the variant named.
+
+Task ids are those of the paper file and those of the task suite (:mod:`biomatrix_plugin.tasks`, the default
+task folder or ``$BIOMATRIX_TASKS_DIR``): a suite task or variant without a published number is a row with no
+paper value (its unit from its task file's ``paper.unit``), not an error; a name in neither is.
+
+Only results are read: files under a folder whose name starts with ``_`` (``eval run``'s ``_cache/``,
+``tasks build``'s ``_engine/``) and ``predictions.jsonl[.gz]`` are run internals, not results, and are skipped.
+
+The PNG plots, per task/metric with a published number, our value normalised by the metric's direction:
+ours / paper where higher is better, paper / ours where lower is better, so 1.0 (the reference line) is
+the paper's value and more is better for every bar.
 """
 
 from __future__ import annotations
@@ -40,6 +51,9 @@ from biomatrix_plugin.errors import InputFileError
 from biomatrix_plugin.eval.registry import METRICS, close_matches
 from biomatrix_plugin.eval.spec import EvalInputError
 from biomatrix_plugin.io import atomic_output, atomic_write, iter_jsonl, open_text
+
+# what `eval run` writes beside its results (per-row generations): not a results file
+PREDICTIONS_PREFIX = "predictions.jsonl"
 
 # a paper-row name -> why nothing in this package computes it (shown with --all-paper-rows)
 NO_PRODUCER = {
@@ -81,25 +95,74 @@ def task_variants(paper: dict) -> dict[str, set[str]]:
     return out
 
 
-def resolve_task(task: str | None, variant: str | None, paper: dict, where: str) -> tuple[str, str]:
+class TaskSuite:
+    """The task suite's ids and variants (task files, parsed only when a name is not in the paper file).
+
+    ``root`` None: the default task folder (``$BIOMATRIX_TASKS_DIR`` or the shipped task files)."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = root
+        self._registry = None
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            from biomatrix_plugin.tasks.registry import TaskRegistry
+
+            self._registry = TaskRegistry(self.root)
+        return self._registry
+
+    def ids(self) -> list[str]:
+        return self.registry.ids()
+
+    def variants(self, task: str) -> set[str] | None:
+        """The task file's variants, or None when the suite has no such task."""
+        if task not in self.registry.paths():
+            return None
+        return set(self.registry.get(task).variants)
+
+    def unit(self, task: str) -> str | None:
+        if task not in self.registry.paths():
+            return None
+        return ((self.registry.get(task).data.get("paper") or {}).get("unit")) or None
+
+
+def _known_variants(task: str, paper: dict, suite: TaskSuite | None) -> set[str] | None:
+    """Variants of ``task`` in the paper file and in the task suite (union); None when neither knows it."""
+    from_paper = task_variants(paper).get(task)
+    from_suite = suite.variants(task) if suite is not None else None
+    if from_paper is None and from_suite is None:
+        return None
+    return (from_paper or set()) | (from_suite or set())
+
+
+def resolve_task(task: str | None, variant: str | None, paper: dict, where: str,
+                 suite: TaskSuite | None = None) -> tuple[str, str]:
     """(task, variant) of a result as the report rows name them; an unknown task or variant is an error.
 
+    A task is known when the paper file or the task suite (``suite``, default: the default task folder)
+    names it; a suite task or variant without a published number gives rows without a paper value.
     No task: a result outside the paper's tasks, shown as ``-``. No variant: the task's ``default`` variant;
     a task without one (smiles / selfies) needs the variant named."""
     if not task:
         return "-", variant or "-"
-    variants = task_variants(paper)
-    if task not in variants:
+    suite = suite if suite is not None else TaskSuite()
+    variants = _known_variants(task, paper, suite)
+    if variants is None:
+        known = set(task_variants(paper)) | set(suite.ids())
+        # "the paper's tasks are:" is the wording eval metric/report users (and tests) know; the list also
+        # holds the suite's ids, which the closing words say
         raise EvalInputError(f"{where}: unknown task {task!r}; the paper's tasks are: "
-                             f"{', '.join(close_matches(task, variants))}")
+                             f"{', '.join(close_matches(task, known))} (from the paper numbers file and the "
+                             "task suite)")
     if not variant:
-        if "default" in variants[task]:
+        if "default" in variants:
             return task, "default"
-        raise EvalInputError(f"{where}: task {task} has the variants {', '.join(sorted(variants[task]))}; "
+        raise EvalInputError(f"{where}: task {task} has the variants {', '.join(sorted(variants))}; "
                              "name one (--variant)")
-    if variant not in variants[task]:
+    if variant not in variants:
         raise EvalInputError(f"{where}: task {task} has no variant {variant!r}; its variants are: "
-                             f"{', '.join(close_matches(variant, variants[task]))}")
+                             f"{', '.join(close_matches(variant, variants))}")
     return task, variant
 
 
@@ -145,12 +208,24 @@ def check_result(obj: Any, where: str) -> dict[str, Any]:
     return obj
 
 
+def is_run_internal(path: Path, root: Path) -> bool:
+    """A file of a run's internals (a ``_``-prefixed folder, the per-row predictions), not a result."""
+    rel = path.relative_to(root)
+    return any(part.startswith("_") for part in rel.parts[:-1]) or rel.name.startswith(PREDICTIONS_PREFIX)
+
+
+def result_files(root: Path) -> list[Path]:
+    """Every ``*.json`` / ``*.jsonl`` result file under ``root``, run internals left out."""
+    found = sorted(root.rglob("*.json")) + sorted(root.rglob("*.jsonl"))
+    return [p for p in found if p.is_file() and not is_run_internal(p, root)]
+
+
 def load_results(results_dir: str | Path) -> list[dict[str, Any]]:
     root = Path(results_dir)
     if not root.is_dir():
         raise EvalInputError(f"{root}: results directory not found")
     results = []
-    for path in sorted(root.rglob("*.json")) + sorted(root.rglob("*.jsonl")):
+    for path in result_files(root):
         try:
             items = _read_result_file(path)
         except InputFileError as exc:  # not UTF-8, unreadable: the same error, said as a results-file problem
@@ -218,13 +293,13 @@ def _derived_validity(res: dict) -> float | None:
     return (n - bad) / n
 
 
-def _checked_where(res: dict, paper: dict) -> tuple[str, str]:
+def _checked_where(res: dict, paper: dict, suite: TaskSuite) -> tuple[str, str]:
     """(task, variant) of a result, after checking its metric, task, variant and report_as are real."""
     where = res.get("_where") or res.get("_file") or "result"
     if res["metric"] not in METRICS:
         raise EvalInputError(f"{where}: unknown metric {res['metric']!r}; the metrics are: "
                              f"{', '.join(close_matches(res['metric'], METRICS)[:8])}, ...")
-    task, variant = resolve_task(res.get("task"), res.get("variant"), paper, where)
+    task, variant = resolve_task(res.get("task"), res.get("variant"), paper, where, suite)
     if res.get("report_as"):
         check_report_as(res["metric"], res["report_as"], result_options(res), where)
     return task, variant
@@ -238,8 +313,10 @@ def _value_problem(res: dict) -> str | None:
     return None
 
 
-def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False) -> list[Row]:
+def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False,
+               suite: TaskSuite | None = None) -> list[Row]:
     rows, seen = [], set()
+    suite = suite if suite is not None else TaskSuite()
     task_unit = {task: ref["unit"] for (task, _, _), ref in paper.items()}
 
     def add(task: str, variant: str, metric: str, value, computed: bool, res: dict, source: str = "",
@@ -254,7 +331,10 @@ def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False) -
                         "" if computed else (reason or res.get("reason") or "no value"),
                         _spec_field(producer, "higher_is_better", True), source))
 
-    located = [(res, *_checked_where(res, paper)) for res in results]  # every error before any row
+    located = [(res, *_checked_where(res, paper, suite)) for res in results]  # every error before any row
+    for _, task, _ in located:  # a suite task the paper file lacks: the unit its task file declares
+        if task != "-" and task not in task_unit:
+            task_unit[task] = suite.unit(task) or "raw"
     for res, task, variant in located:
         metric = paper_metric_name(res, task, variant, paper)
         problem = _value_problem(res)
@@ -311,44 +391,86 @@ def render_markdown(rows: list[Row], png_name: str) -> str:
     return "\n".join(lines)
 
 
-def render_png(rows: list[Row], path: Path) -> None:
+def normalised(ours: float | None, paper: float | None, higher_is_better: bool) -> float | None:
+    """Our value relative to the paper's, oriented so that more is better and 1.0 is the paper's value:
+    ours / paper (higher is better), paper / ours (lower is better). None when there is no ratio (no value,
+    a zero paper value of a higher-is-better metric); ``inf`` for a lower-is-better 0 (a perfect score)."""
+    if ours is None or paper is None:
+        return None
+    if higher_is_better:
+        return ours / paper if paper != 0 else None
+    if ours == 0:
+        return math.inf if paper > 0 else None
+    return paper / ours
+
+
+@dataclass(frozen=True)
+class PlotPoint:
+    label: str
+    value: float  # normalised (1.0 = the paper's value)
+    row: Row
+
+
+def plot_points(rows: list[Row]) -> list[PlotPoint]:
+    """The bars of the PNG: every computed row with a published number that gives a ratio."""
+    points = []
+    for r in rows:
+        value = normalised(r.ours, r.paper, r.higher_is_better) if r.status == "computed" else None
+        if value is not None:
+            arrow = "↑" if r.higher_is_better else "↓"
+            points.append(PlotPoint(f"{r.task} [{r.variant}] {r.metric} {arrow}", value, r))
+    return points
+
+
+def render_png(rows: list[Row], path: Path) -> list[PlotPoint]:
+    """One PNG: a bar per task/metric, our value normalised by the metric's direction, a line at 1.0.
+    Returns the bars drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pairs = [r for r in rows if r.ours is not None and r.paper not in (None, 0)]
-    height = max(2.5, 0.35 * len(pairs) + 1.5)
-    fig, ax = plt.subplots(figsize=(9, height))
-    if not pairs:
+    points = plot_points(rows)
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.35 * len(points) + 1.5)))
+    if not points:
         ax.text(0.5, 0.5, "no computed metric with a published number to compare", ha="center", va="center")
         ax.set_axis_off()
     else:
-        labels = [f"{r.task} [{r.variant}] {r.metric}" for r in pairs]
-        ratio = [100 * r.ours / r.paper for r in pairs]
-        colors = ["tab:green" if (q >= 100) == r.higher_is_better else "tab:red" for q, r in zip(ratio, pairs)]
-        y = range(len(pairs))
-        ax.barh(list(y), ratio, color=colors)
-        ax.axvline(100, color="black", linewidth=1)
-        for yi, (q, r) in enumerate(zip(ratio, pairs)):
-            ax.text(q, yi, f" {_fmt(r.ours)} / {_fmt(r.paper)}", va="center", fontsize=7)
-        ax.set_xlim(0, max(max(ratio) * 1.25, 110))
-        ax.set_yticks(list(y))
-        ax.set_yticklabels(labels, fontsize=8)
+        finite = [p.value for p in points if math.isfinite(p.value)] or [1.0]
+        right = max(max(finite) * 1.25, 1.1)
+        left = min(0.0, min(finite) * 1.25)
+        # a lower-is-better 0 (perfect) has no finite ratio: drawn to the right edge, labelled
+        drawn = [p.value if math.isfinite(p.value) else right for p in points]
+        colors = ["tab:green" if p.value >= 1.0 else "tab:red" for p in points]
+        y = list(range(len(points)))
+        ax.barh(y, drawn, color=colors)
+        ax.axvline(1.0, color="black", linewidth=1)
+        for yi, (x, p) in enumerate(zip(drawn, points)):
+            ratio = f"{p.value:.2f}" if math.isfinite(p.value) else "∞"
+            ax.text(x, yi, f" {ratio} ({_fmt(p.row.ours)} vs {_fmt(p.row.paper)})", va="center", fontsize=7)
+        ax.set_xlim(left, right * 1.15)
+        ax.set_yticks(y)
+        ax.set_yticklabels([p.label for p in points], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("ours as % of BioMatrix-4B's published value (green = at least as good)")
+        ax.set_xlabel("ours / paper (↑ higher is better), paper / ours (↓ lower is better); "
+                      "1.0 = BioMatrix-4B, green = at least as good")
     missing = sum(r.status != "computed" for r in rows)
-    ax.set_title("BioMatrix evaluation vs the paper" + (f" ({missing} not computed: see report.md)" if missing else ""))
+    no_paper = sum(r.status == "computed" and r.paper is None for r in rows)
+    notes = [f"{missing} not computed"] if missing else []
+    notes += [f"{no_paper} without a published number"] if no_paper else []
+    ax.set_title("BioMatrix evaluation vs the paper" + (f" ({', '.join(notes)}: see report.md)" if notes else ""))
     fig.tight_layout()
     with atomic_output(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=120)
     plt.close(fig)
+    return points
 
 
 def write_report(results_dir: str | Path, paper_file: str | Path | None = None,
-                 all_paper_rows: bool = False) -> tuple[Path, Path]:
+                 all_paper_rows: bool = False, tasks_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """``results_dir``/report.md and report.png; ``tasks_dir``: the task suite (default task folder if None)."""
     root = Path(results_dir)
-    rows = build_rows(load_results(root), load_paper(paper_file), all_paper_rows)
+    rows = build_rows(load_results(root), load_paper(paper_file), all_paper_rows, TaskSuite(tasks_dir))
     md, png = root / "report.md", root / "report.png"
     render_png(rows, png)
     atomic_write(md, render_markdown(rows, png.name))
