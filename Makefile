@@ -8,10 +8,9 @@ BIN := $(VENV)/bin
 DEPS_HASH := $(shell { cat setup.cfg; sed -n '/^\[build-system\]/,/^\[tool/p' pyproject.toml; } | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.biomatrix-deps-$(DEPS_HASH)
 RECIPE_CPT ?= recipes/cpt_4b.yaml
-RECIPE_SFT ?= recipes/sft_4b.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-data test test-fast bench cpt sft lint vocab doctor clean
+.PHONY: install demo demo-data test test-fast bench cpt sft sft-data recipes-check gpu-check lint vocab doctor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,9 +52,32 @@ cpt: install
 	$(BIN)/biomatrix preflight $(RECIPE_CPT)
 	FORCE_TORCHRUN=1 $(BIN)/llamafactory-cli train $(RECIPE_CPT)
 
+# SFT: the merged model, a Table 30 variant, the data they train on
+SIZE ?= 4b
+VARIANT ?=
+# `make sft` = the merged model; `make sft VARIANT=vmix_mol1d` = a Table 30 variant (recipes/sft/variants/)
+RECIPE_SFT ?= $(if $(VARIANT),recipes/sft/variants/$(VARIANT)_$(SIZE).yaml,recipes/sft_$(SIZE).yaml)
+SFT_DATA ?= data_registry/sft
+WORKERS ?= 8
+
 sft: install
+	@test -f $(RECIPE_SFT) || { echo "error: $(RECIPE_SFT) does not exist (VARIANT: one of $$(ls recipes/sft/variants | sed 's/_[0-9.]*b\.yaml$$//' | sort -u | tr '\n' ' '))" >&2; exit 2; }
 	$(BIN)/biomatrix preflight $(RECIPE_SFT)
 	FORCE_TORCHRUN=1 $(BIN)/llamafactory-cli train $(RECIPE_SFT)
+
+# every task's train/test data from the raw downloads (RAW: each source unpacked as published under it)
+sft-data: install
+	@test -n "$(RAW)" || { echo "error: make sft-data RAW=/path/to/raw (each source unpacked as published under it)" >&2; exit 2; }
+	$(BIN)/biomatrix tasks build all --raw $(RAW) --out $(SFT_DATA) --workers $(WORKERS)
+
+# the generated recipes are current (part of `make lint` or CI)
+recipes-check: install
+	$(BIN)/biomatrix tasks recipes --check
+
+# one GPU: smoke CPT/SFT with fa2, Liger, ZeRO-2, bf16 and eval run with vLLM (< 10 min); exit 2 without a GPU
+gpu-check: export PATH := $(abspath $(BIN)):$(PATH)
+gpu-check: install
+	$(BIN)/python scripts/gpu_check.py
 
 lint: install
 	$(BIN)/ruff check biomatrix_plugin biomatrix_plugin_hook.py tests benchmarks

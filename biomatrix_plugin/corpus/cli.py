@@ -26,6 +26,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _registry(value: str | None) -> Path:
+    """The data registry folder named by --registry (else $BIOMATRIX_DATA_REGISTRY / the checkout's); a folder
+    without cards/ is a ConfigError, so check/list/add never report an empty registry as a clean one."""
+    from biomatrix_plugin.corpus.registry import registry_dir
+
+    path = Path(value) if value else registry_dir()
+    if not (path / "cards").is_dir():
+        raise ConfigError(f"registry {path}: no such folder or it has no cards/ folder (a data registry holds "
+                          f"cards/*.yaml and dataset_info.json; pass --registry DIR or set $BIOMATRIX_DATA_REGISTRY)")
+    return path
+
+
 def _resolve_card(ref: str, registry: str | None):
     from biomatrix_plugin.corpus.registry import card_paths, load_card
 
@@ -95,14 +107,14 @@ def _stats(args) -> int:
 def _check(args) -> int:
     from biomatrix_plugin.corpus.registry import CardError, check_registry, write_dataset_info
 
+    registry = str(_registry(args.registry))
     if args.write:
         try:
-            path = write_dataset_info(args.registry)
+            path = write_dataset_info(registry)
         except CardError as exc:  # it lists every problem, one per line
-            print(f"cannot generate dataset_info.json:\n{exc}", file=sys.stderr)
-            return 1
+            raise CardError(f"cannot generate dataset_info.json:\n{exc}") from None
         print(f"wrote {path}")
-    errors, warnings = check_registry(args.registry, require_files=args.require_files)
+    errors, warnings = check_registry(registry, require_files=args.require_files)
     for w in warnings:
         print(f"warning: {w}")
     for e in errors:
@@ -115,9 +127,9 @@ def _add(args) -> int:
     import yaml
 
     from biomatrix_plugin.corpus.builders import BUILDERS
-    from biomatrix_plugin.corpus.registry import CardError, registry_dir, validate_card, write_dataset_info
+    from biomatrix_plugin.corpus.registry import CardError, validate_card, write_dataset_info
 
-    registry = Path(args.registry) if args.registry else registry_dir()
+    registry = _registry(args.registry)
     spec = BUILDERS.get(args.builder)
     card = {
         "name": args.name,
@@ -135,16 +147,14 @@ def _add(args) -> int:
     if path.exists():
         errors.append(f"{path} already exists")
     if errors:
-        print("\n".join(errors), file=sys.stderr)
-        return 1
+        raise CardError("\n".join(errors))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(card, sort_keys=False, allow_unicode=True), encoding="utf-8")
     try:
         write_dataset_info(registry)
-    except CardError as exc:
+    except CardError:
         path.unlink()
-        print(exc, file=sys.stderr)
-        return 1
+        raise
     print(f"wrote {path} and regenerated {registry / 'dataset_info.json'}")
     return 0
 
@@ -157,7 +167,7 @@ def _list(args) -> int:
     for name, spec in BUILDERS.items():
         print(f"  {name:22s} {spec.category:13s} reads {', '.join(spec.formats):40s} {spec.summary}")
     print("cards:")
-    for p in card_paths(args.registry):
+    for p in card_paths(str(_registry(args.registry))):
         try:
             c = load_card(p)
             print(f"  {c.name:28s} {c.category:13s} {c.builder:22s} weight={c.sampling_weight}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -151,15 +152,35 @@ def _check_inputs(recipe: dict) -> list[str]:
     unknown = [n for n in names if n not in info]
     if unknown:
         problems.append(f"datasets not in {info_path}: {', '.join(unknown)}")
-    missing = [f"{n} ({info[n]['file_name']})" for n in names
-               if n in info and "file_name" in info[n] and not (dataset_dir / info[n]["file_name"]).exists()]
+    files = {n: info[n]["file_name"] for n in names
+             if n in info and "file_name" in info[n] and not (dataset_dir / info[n]["file_name"]).exists()}
+    missing = [f"{n} ({f})" for n, f in files.items()]
     if missing:
-        fix = ("`make demo-data` writes the demo ones" if all(m.startswith("demo_") for m in missing)
-               else "build them with `biomatrix corpus build data_registry/cards/<name>.yaml --data-root DIR "
-                    "--out data_registry/corpus`")
+        fix = _build_hint(list(files.values()), dataset_dir)
         shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
         problems.append(f"{len(missing)} dataset(s) not built under {dataset_dir}/: {shown}; {fix}")
     return problems
+
+
+# the layout `biomatrix tasks build --out DIR` registers: DIR/<task>/<variant>/train.jsonl
+_TASK_TRAIN_FILE = re.compile(r"([a-z0-9][a-z0-9_]*)/(?:smiles|selfies|default)/train\.jsonl")
+RELEASED_SFT_URL = "https://huggingface.co/datasets/QizhiPei/BioMatrix-SFT"
+
+
+def _build_hint(files: list[str], dataset_dir: Path) -> str:
+    """The command that builds (or the place to download) the missing dataset files."""
+    if all(f.startswith("demo/") for f in files):
+        return "`make demo-data` writes the demo ones"
+    tasks = [m.group(1) for m in map(_TASK_TRAIN_FILE.fullmatch, files) if m]
+    if len(tasks) == len(files):
+        selector = tasks[0] if len(set(tasks)) == 1 else "all"
+        return (f"build them with `biomatrix tasks build {selector} --raw RAW_ROOT --out {dataset_dir}` (RAW_ROOT: "
+                f"each source unpacked as published; `make sft-data RAW=RAW_ROOT` builds every task)")
+    if all(f.startswith("biomatrix_sft/") for f in files):
+        return (f"download {RELEASED_SFT_URL} so that each config's parquet files are in "
+                f"{dataset_dir}/biomatrix_sft/<config>/")
+    return ("build them with `biomatrix corpus build data_registry/cards/<name>.yaml --data-root DIR "
+            "--out data_registry/corpus`")
 
 
 def preflight(recipe_path: str | os.PathLike, machine: Machine | None = None) -> list[str]:

@@ -199,7 +199,7 @@ def test_data_add_writes_one_card_and_regenerates_dataset_info(tmp_path, capsys)
     # a second card with the same name is refused, and nothing is written
     rc = biomatrix_main(["data", "add", "--registry", str(reg), "--name", "my_fasta", "--builder", "fasta_sequence",
                          "--format", "fasta", "--path", "x", "--license", "x", "--source-name", "x"])
-    assert rc == 1 and "already exists" in capsys.readouterr().err
+    assert rc == 2 and "already exists" in capsys.readouterr().err
 
 
 def test_check_flags_a_stale_dataset_info_and_name_clashes(tmp_path, capsys):
