@@ -18,6 +18,7 @@ from biomatrix_plugin.corpus.builders import BUILDERS
 from biomatrix_plugin.corpus.compose import format_concentration_nm, format_sig, record_rng
 from biomatrix_plugin.corpus.records import RecordRejected, iter_records, parse_record
 from biomatrix_plugin.modalities.serialization import unwrap
+from conftest import molstructok_checkpoint_path
 
 FIX = Path(__file__).resolve().parent / "fixtures"
 
@@ -167,6 +168,7 @@ def test_conformer_builder_emits_the_molstructok_view():
 
     if not mol3d_available():
         pytest.skip("biomatrix_plugin.mol3d (MolStrucTok) is not installed")
+    molstructok_checkpoint_path()
     accepted, rejected = run_builder("conformer", "sdf", FIX / "pubchem_compounds.sdf")
     assert len(accepted) == 10 and len(rejected) == 3
     from biomatrix_plugin.modalities.serialization import parse_joint_tokens
@@ -440,6 +442,7 @@ def test_selfies_emitted_by_the_molecule_cards_are_all_committed_vocabulary_toke
     from biomatrix_plugin.modalities.serialization import split_selfies
     from biomatrix_plugin.vocab.vocabulary import load_vocabulary
 
+    molstructok_checkpoint_path()  # the production molecule cards also write the molecule-3D view
     repo = Path(__file__).resolve().parents[2]
     vocab = set(load_vocabulary(None).selfies_tokens) | {"."}
     symbols = Counter()
