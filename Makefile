@@ -80,7 +80,7 @@ gpu-check: install
 	$(BIN)/python scripts/gpu_check.py
 
 lint: install
-	$(BIN)/ruff check biomatrix_plugin biomatrix_plugin_hook.py tests benchmarks
+	$(BIN)/ruff check biomatrix_plugin biomatrix_plugin_hook.py tests benchmarks scripts
 
 # Rebuild the committed demo vocabulary (tokenizer_ext/) from RDKit's bundled NCI molecules: SELFIES
 # symbols from all 5K SMILES plus the stereo-bearing EGFR/CDK2 ligands, joint 3D tokens (99% coverage) from

@@ -128,7 +128,8 @@ def _register_encode(sub) -> None:
                    help="reject a SMILES or 2D record with more heavy atoms before RDKit/ETKDG see it "
                         "(default: --max-atoms)")
     e.add_argument("--max-smiles-chars", type=positive_int, default=DEFAULT_MAX_SMILES_CHARS,
-                   help=f"reject a SMILES line longer than this before RDKit reads it (default {DEFAULT_MAX_SMILES_CHARS})")
+                   help="reject a SMILES line longer than this before RDKit reads it "
+                        f"(default {DEFAULT_MAX_SMILES_CHARS})")
     e.add_argument("--isotopes", choices=ISOTOPE_CHOICES, default="warn",
                    help="isotope labels ([2H], [13C]) cannot be kept by the non-isomeric token order: 'warn' "
                         "encodes without them and counts them (default), 'reject' rejects the molecule")

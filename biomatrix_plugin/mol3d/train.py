@@ -113,7 +113,8 @@ def train_from_mols(mols: Sequence, out: str | Path, cfg: TrainConfig, progress:
     out = Path(out)
     save_vqvae(model, out)
     report = {"config": asdict(cfg), "molecules": len(mols), "rejected": len(rejected),
-              "rejections": rejected[:20], "atoms": len(x), "final": history[-1] if history else None, "history": history}
+              "rejections": rejected[:20], "atoms": len(x), "final": history[-1] if history else None,
+              "history": history}
     Path(str(out) + ".json").write_text(json.dumps(report, indent=2) + "\n")
     if history:
         plot_history(history, str(out) + ".png")

@@ -30,7 +30,8 @@ def run_builder(builder: str, fmt: str, path: Path, params: dict | None = None, 
     for rec in iter_records([str(path)], fmt):
         try:
             fields = parse_record(rec.raw, fmt, options)
-            accepted.append((rec.where, BUILDERS[builder].function(fields, record_rng(seed, builder, rec.source, rec.position), params or {})))
+            rng = record_rng(seed, builder, rec.source, rec.position)
+            accepted.append((rec.where, BUILDERS[builder].function(fields, rng, params or {})))
         except RecordRejected as exc:
             rejected[rec.where] = str(exc)
     return accepted, rejected
@@ -103,7 +104,8 @@ def test_csv_rejects_unparseable_smiles_and_rows_with_surplus_cells():
     assert "C1CC(" in rejected["pubchem_properties.csv#6"]
     assert "more cell" in rejected["pubchem_properties.csv#7"]
     # the same row is accepted when the card says surplus cells are expected
-    accepted2, rejected2 = run_builder("molecule", "csv", FIX / "pubchem_properties.csv", options={"extra_cells": "ignore"})
+    accepted2, rejected2 = run_builder("molecule", "csv", FIX / "pubchem_properties.csv",
+                                       options={"extra_cells": "ignore"})
     assert "pubchem_properties.csv#7" not in rejected2 and len(accepted2) == 7
 
 
@@ -292,7 +294,8 @@ def test_interleaved_mentions_are_followed_by_their_structure():
 
 
 def test_binding_affinities_are_verbalized_with_units():
-    accepted, rejected = run_builder("binding_affinity", "tsv", FIX / "bindingdb_sample.tsv", options={"extra_cells": "ignore"})
+    accepted, rejected = run_builder("binding_affinity", "tsv", FIX / "bindingdb_sample.tsv",
+                                     options={"extra_cells": "ignore"})
     assert len(accepted) == 3
     texts = [i[0]["text"] for _, i in accepted]
     assert texts[0].endswith("Binding affinity: IC50 = 1.67 µM.")
@@ -430,7 +433,8 @@ def test_production_zinc20_card_builds_plain_and_gzipped_tranches(tmp_path):
     m = build_card(load_card(repo / "data_registry" / "cards" / "zinc20.yaml"), tmp_path, n_shards=2,
                    data_root=repo / "tests" / "corpus" / "smoke_root", progress=False)
     assert (m["totals"]["records"], m["totals"]["written"], m["totals"]["rejected"]) == (7, 6, 1)
-    texts = [json.loads(l)["text"] for p in sorted((tmp_path / "zinc20").glob("*.jsonl")) for l in p.read_text().splitlines()]
+    texts = [json.loads(l)["text"] for p in sorted((tmp_path / "zinc20").glob("*.jsonl"))
+             for l in p.read_text().splitlines()]
     assert len(texts) == 6 and all(unwrap(t).segments and not unwrap(t).errors for t in texts)
 
 

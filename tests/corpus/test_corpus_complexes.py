@@ -41,7 +41,8 @@ def run(builder: str, fmt: str, files: list[Path], params: dict, seed: int = 0):
     for rec in iter_records([str(f) for f in files], fmt):
         try:
             fields = parse_record(rec.raw, fmt)
-            accepted[rec.where] = BUILDERS[builder].function(fields, record_rng(seed, builder, rec.source, rec.position), params)
+            rng = record_rng(seed, builder, rec.source, rec.position)
+            accepted[rec.where] = BUILDERS[builder].function(fields, rng, params)
         except RecordRejected as exc:
             rejected[rec.where] = str(exc)
     return accepted, rejected
@@ -80,7 +81,8 @@ def flat(smiles: str) -> str:
 # ---------------------------------------------------------------- CrossDocked2020
 
 def test_types_lines_follow_the_gnina_layout():
-    rec = parse_types_line("0 -6.0512 5.3046 P/1abc_A_rec_0.gninatypes P/1abc_A_rec_x_lig_tt_docked_2.gninatypes # -5.01\n")
+    rec = parse_types_line("0 -6.0512 5.3046 P/1abc_A_rec_0.gninatypes "
+                           "P/1abc_A_rec_x_lig_tt_docked_2.gninatypes # -5.01\n")
     assert rec == {"label": 0.0, "affinity": -6.0512, "rmsd": 5.3046, "receptor": "P/1abc_A_rec_0.gninatypes",
                    "ligand": "P/1abc_A_rec_x_lig_tt_docked_2.gninatypes", "vina_score": -5.01}
     with pytest.raises(RecordRejected, match="receptor and a ligand path"):
@@ -125,7 +127,8 @@ def test_crossdocked_poses_become_complex_instances_and_bad_records_are_rejected
     # the pose is the one the index names: MolStrucTok of SDF entry 1 directly gives the same tokens
     from biomatrix_plugin.mol3d import mol_to_wrapped_3d
 
-    assert unwrap(mol_to_wrapped_3d(sdf_pose(POCKET / "1abc_A_rec_2xyz_bnz_lig_tt_docked.sdf.gz", 1))).first("mol3d") == joint1
+    pose = sdf_pose(POCKET / "1abc_A_rec_2xyz_bnz_lig_tt_docked.sdf.gz", 1)
+    assert unwrap(mol_to_wrapped_3d(pose)).first("mol3d") == joint1
     # a receptor without precomputed codes keeps its 1D view only; affinity 0 means unknown: no statement
     third = accepted["fx_crossdocked.types#9"][0]["text"]
     assert unwrap(third).values("prot3d") == [] and unwrap(third).values("protein") == ["GSHMLEDPVAGLK"]
@@ -137,7 +140,8 @@ def test_decoys_can_be_kept_and_are_stated_as_decoys(molstructok):
     accepted, _ = run("protein_ligand_complex", "types", [TYPES], params)
     text = accepted["fx_crossdocked.types#2"][0]["text"]
     # the types file marks the decoy's affinity with a minus sign; the statement carries the magnitude
-    assert text.endswith("is a decoy, not the binding mode (RMSD 5.3 Å to the crystal pose). Binding affinity: pK = 6.05.")
+    assert text.endswith("is a decoy, not the binding mode (RMSD 5.3 Å to the crystal pose). "
+                         "Binding affinity: pK = 6.05.")
     accepted, rejected = run("protein_ligand_complex", "types", [TYPES], {**CD_PARAMS, "max_rmsd": 1.0})
     assert "RMSD 1.21 Å" in rejected["fx_crossdocked.types#1"] and "fx_crossdocked.types#0" in accepted
 
@@ -159,7 +163,8 @@ def test_a_csv_index_with_pocket_files_and_relative_paths(tmp_path, molstructok)
                      "1ABC_HUMAN_1_120_0/1abc_A_rec.pdb,1ABC_HUMAN_1_120_0/1abc_A_rec_2xyz_bnz_lig_tt_docked.sdf.gz,2\n"
                      "1ABC_HUMAN_1_120_0/1abc_A_rec.pdb,1ABC_HUMAN_1_120_0/missing.sdf,0\n"
                      "1ABC_HUMAN_1_120_0/1abc_A_rec.pdb,1ABC_HUMAN_1_120_0/1abc_A_rec.pdb,0\n")
-    params = {"structure_root": str(CD), "columns": {"receptor": "pocket", "ligand": "ligand_sdf", "ligand_pose": "pose"},
+    params = {"structure_root": str(CD),
+              "columns": {"receptor": "pocket", "ligand": "ligand_sdf", "ligand_pose": "pose"},
               "receptor_label": "Binding pocket"}
     accepted, rejected = run("protein_ligand_complex", "csv", [index], params)
     (inst,) = accepted["index.csv#0"]
@@ -190,11 +195,13 @@ def test_ppiref_pairs_show_both_chains_and_bad_files_are_rejected():
     assert not u.errors
     assert sorted(u.values("protein")) == sorted([residues_in_file(pdb, "A"), residues_in_file(pdb, "B")])
     csv_path = FIX / "ppiref_vq_indices.csv"
-    assert sorted(u.values("prot3d")) == sorted([vq_row(csv_path, "1abc_A_B_chain_id_A"), vq_row(csv_path, "1abc_A_B_chain_id_B")])
+    assert sorted(u.values("prot3d")) == sorted([vq_row(csv_path, "1abc_A_B_chain_id_A"),
+                                                  vq_row(csv_path, "1abc_A_B_chain_id_B")])
     # each chain's views stay together and carry its chain label
     lines = inst["text"].split("\n")
     labels = [l.split(":")[0].replace(" 3D structure", "") for l in lines[:-1]]
-    assert labels[0] == labels[1] and labels[2] == labels[3] and {labels[0], labels[2]} == {"Protein chain A", "Protein chain B"}
+    assert labels[0] == labels[1] and labels[2] == labels[3]
+    assert {labels[0], labels[2]} == {"Protein chain A", "Protein chain B"}
     assert lines[-1].startswith("Chains ") and "form a protein–protein complex (1abc_A_B)" in lines[-1]
     assert "The interface involves" in lines[-1]
     # mmCIF works too; no codes for that entry -> 1D views only
@@ -222,7 +229,8 @@ def test_ppiref_interface_count_matches_a_direct_distance_check():
 def test_mismatched_precomputed_codes_are_rejected_not_misaligned(tmp_path):
     table = tmp_path / "vq.csv"
     table.write_text("pid,indices,protein_sequence\n1abc_A_B_chain_id_A,1 2 3,MKV\n")
-    _, rejected = run("protein_complex", "structure", [FIX / "ppiref" / "1abc_A_B.pdb"], {"structure_codes": str(table)})
+    _, rejected = run("protein_complex", "structure", [FIX / "ppiref" / "1abc_A_B.pdb"],
+                      {"structure_codes": str(table)})
     assert "differs from the extracted one" in rejected["1abc_A_B.pdb#0"]
 
 
@@ -240,7 +248,8 @@ def test_fixture_cards_build_with_rejects_and_manifest(tmp_path, molstructok):
     seen = []
     real_builder = BUILDERS["protein_ligand_complex"]
     spy = dataclasses.replace(
-        real_builder, function=lambda r, rng, p: seen.append(torch.get_num_threads()) or real_builder.function(r, rng, p))
+        real_builder,
+        function=lambda r, rng, p: seen.append(torch.get_num_threads()) or real_builder.function(r, rng, p))
     BUILDERS["protein_ligand_complex"] = spy
     try:
         m = build_card(load_card(cards / "fx_crossdocked.yaml"), tmp_path / "a", n_shards=2, progress=False)
@@ -253,7 +262,8 @@ def test_fixture_cards_build_with_rejects_and_manifest(tmp_path, molstructok):
     one = build_card(load_card(cards / "fx_crossdocked.yaml"), tmp_path / "b", n_shards=1, progress=False)
     lines = lambda out: sorted(l for p in (out / "fx_crossdocked").glob("*.jsonl") for l in p.read_text().splitlines())
     assert lines(tmp_path / "a") == lines(tmp_path / "b") and one["totals"]["written"] == 3
-    rejects = [json.loads(l) for l in (tmp_path / "a" / "_build" / "fx_crossdocked" / "rejects.jsonl").read_text().splitlines()]
+    rejects_path = tmp_path / "a" / "_build" / "fx_crossdocked" / "rejects.jsonl"
+    rejects = [json.loads(l) for l in rejects_path.read_text().splitlines()]
     assert sorted(r["position"] for r in rejects) == [2, 3, 4, 5, 6, 7, 8] and all(r["reason"] for r in rejects)
     m = build_card(load_card(cards / "fx_ppiref.yaml"), tmp_path / "a", n_shards=2, progress=False)
     assert (m["totals"]["records"], m["totals"]["written"], m["totals"]["rejected"]) == (4, 2, 2)

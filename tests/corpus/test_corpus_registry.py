@@ -152,7 +152,8 @@ def test_two_cards_writing_the_same_output_folder_are_refused():
     b = {**good_card(), "name": "fx_other", "output": {"file_name": "elsewhere/fx_pubchem_sdf"}}
     from biomatrix_plugin.corpus.registry import Card
 
-    with pytest.raises(CardError, match=r"a.yaml: output folder 'fx_pubchem_sdf' \(output.file_name\) is also the output folder of b.yaml"):
+    with pytest.raises(CardError, match=r"a.yaml: output folder 'fx_pubchem_sdf' \(output.file_name\) "
+                                        r"is also the output folder of b.yaml"):
         generate_dataset_info([Card("a.yaml", a), Card("b.yaml", b)], {})
     b["output"]["file_name"] = "corpus/fx_other"
     assert set(generate_dataset_info([Card("a.yaml", a), Card("b.yaml", b)], {})) == {"fx_pubchem_sdf", "fx_other"}

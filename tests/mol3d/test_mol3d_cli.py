@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from mol3d_shared import checkpoint, golden_records, tokenizer
 from rdkit import Chem, RDConfig
 
 from biomatrix_plugin.cli import main
 from biomatrix_plugin.mol3d import MolStrucTok, embed_3d
+from mol3d_shared import checkpoint, golden_records, tokenizer
 
 CDK2 = Path(RDConfig.RDContribDir) / "Fastcluster" / "testdata" / "cdk2.sdf"
 
@@ -130,10 +130,14 @@ def test_encode_cli_smiles_with_embed_and_mol2(tmp_path, capsys):
     # RDKit writes no MOL2; build a minimal Tripos record from the embedded molecule.
     conf = mol.GetConformer()
     types = {1: "H", 6: "C.3", 7: "N.3", 8: "O.3"}
-    atoms = "".join(f"{i + 1} {a.GetSymbol()}{i + 1} {p.x:.4f} {p.y:.4f} {p.z:.4f} {types[a.GetAtomicNum()]} 1 MOL 0.0\n"
-                    for i, (a, p) in enumerate(zip(mol.GetAtoms(), [conf.GetAtomPosition(i) for i in range(mol.GetNumAtoms())])))
-    bonds = "".join(f"{i + 1} {b.GetBeginAtomIdx() + 1} {b.GetEndAtomIdx() + 1} 1\n" for i, b in enumerate(mol.GetBonds()))
-    mol2.write_text(f"@<TRIPOS>MOLECULE\nethanolamine\n{mol.GetNumAtoms()} {mol.GetNumBonds()} 0 0 0\nSMALL\nNO_CHARGES\n\n"
+    positions = [conf.GetAtomPosition(i) for i in range(mol.GetNumAtoms())]
+    atoms = "".join(f"{i + 1} {a.GetSymbol()}{i + 1} {p.x:.4f} {p.y:.4f} {p.z:.4f} "
+                    f"{types[a.GetAtomicNum()]} 1 MOL 0.0\n"
+                    for i, (a, p) in enumerate(zip(mol.GetAtoms(), positions)))
+    bonds = "".join(f"{i + 1} {b.GetBeginAtomIdx() + 1} {b.GetEndAtomIdx() + 1} 1\n"
+                    for i, b in enumerate(mol.GetBonds()))
+    mol2.write_text(f"@<TRIPOS>MOLECULE\nethanolamine\n{mol.GetNumAtoms()} {mol.GetNumBonds()} 0 0 0\n"
+                    "SMALL\nNO_CHARGES\n\n"
                     f"@<TRIPOS>ATOM\n{atoms}@<TRIPOS>BOND\n{bonds}")
     out2 = tmp_path / "mol2.jsonl"
     assert main(["mol3d", "encode", "--in", str(mol2), "--out", str(out2), "--checkpoint", ck, "--quiet"]) == 0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mol3d_shared import tokenizer
 from rdkit import Chem
 from rdkit.Geometry import Point3D
 
 from biomatrix_plugin.mol3d import Mol3DError, MolStrucTok, embed_3d
+from mol3d_shared import tokenizer
 
 
 def _with_random_3d(mol, seed=0):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from mol3d_shared import checkpoint
 
 from biomatrix_plugin.mol3d.model import UNUSED_TRUNK_PREFIXES, config_from_state_dict, load_vqvae, save_vqvae
+from mol3d_shared import checkpoint
 
 
 def test_released_checkpoint_loads_into_native_modules():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mol3d_shared import golden_records, tokenizer
 from rdkit import Chem
+
+from mol3d_shared import golden_records, tokenizer
 
 
 @pytest.fixture(scope="module")
