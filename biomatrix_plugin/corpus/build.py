@@ -364,11 +364,11 @@ class _RecordBuilder:
 
     @classmethod
     def for_task(cls, task: ShardTask) -> _RecordBuilder:
-        from biomatrix_plugin.corpus.builders import BUILDERS
+        from biomatrix_plugin.corpus.builders import resolve_builder
 
         card = task.card
         name = card["builder"]["name"]
-        return cls(name=task.name, builder_name=name, builder=BUILDERS[name].function,
+        return cls(name=task.name, builder_name=name, builder=resolve_builder(name).function,
                    params=dict(card["builder"].get("params") or {}), fmt=card["input"]["format"],
                    options=dict(card["input"].get("options") or {}), seed=int(card.get("seed", 0)),
                    data_root=task.data_root)

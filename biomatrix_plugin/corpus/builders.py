@@ -175,3 +175,21 @@ BUILDERS: dict[str, BuilderSpec] = {
          "use_first_two": Bool(), "interface_cutoff": Float(), "max_protein_length": _COUNT,
          "structure_probability": Probability(), "shuffle": Bool()}),
 }
+
+
+def resolve_builder(name: str) -> BuilderSpec:
+    """The builder a card names: a key of :data:`BUILDERS`, or ``module:attribute`` naming a BuilderSpec in
+    another module of this package. The second form is how a later stage (the task suite's row builder lives
+    in ``tasks/``, which corpus may not import) runs on this engine: every process, a spawned pool worker or a
+    Ray worker, finds it by importing the module, with nothing to register first."""
+    if ":" not in name:
+        return BUILDERS[name]
+    module, _, attribute = name.partition(":")
+    if not module.startswith("biomatrix_plugin."):  # a card must not make the engine import arbitrary code
+        raise ValueError(f"builder {name!r}: a module:attribute builder must be a biomatrix_plugin module")
+    import importlib
+
+    spec = getattr(importlib.import_module(module), attribute, None)
+    if not isinstance(spec, BuilderSpec):
+        raise ValueError(f"builder {name!r}: {module}.{attribute} is not a BuilderSpec")
+    return spec

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from biomatrix_plugin.corpus import build as engine
-from biomatrix_plugin.corpus.builders import BUILDERS, BuilderSpec
+from biomatrix_plugin.corpus.builders import BuilderSpec
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.corpus.registry import Card
 from biomatrix_plugin.errors import ConfigError, InputFileError
@@ -43,7 +43,7 @@ from biomatrix_plugin.tasks.converters import CONVERTERS, Context
 from biomatrix_plugin.tasks.render import PROMPT_SAMPLING, RenderSpec, choose_prompt, render
 from biomatrix_plugin.tasks.spec import Task
 
-BUILDER_NAME = "sft_task"
+BUILDER_NAME = f"{__name__}:TASK_BUILDER"
 DEFAULT_SHARDS = 8
 MANIFEST_VERSION = 1
 
@@ -97,21 +97,10 @@ def build_task_record(fields: Mapping[str, Any], rng: random.Random, params: Map
     return out
 
 
-class _EngineParams(dict):
-    """The builder params of a task card. The engine looks builders up by name in corpus.builders.BUILDERS,
-    which a spawned pool worker fills only by importing corpus; unpickling this class imports this module,
-    which registers :func:`build_task_record` there (Ray workers get the same registration from
-    :func:`_ray_session`'s setup hook: Ray Data turns the params into plain dicts). Remove both once the
-    engine resolves a ``module:function`` builder name itself (requested in the task-suite report)."""
-
-
-def _register_builder() -> None:
-    BUILDERS.setdefault(BUILDER_NAME, BuilderSpec(
-        build_task_record, ("jsonl", "csv", "tsv", "parquet"), "text",
-        "SFT task rows (biomatrix tasks build): converter + prompt pool + response per variant"))
-
-
-_register_builder()
+# the engine imports this module by name in every worker (corpus.builders.resolve_builder)
+TASK_BUILDER = BuilderSpec(
+    build_task_record, ("jsonl", "csv", "tsv", "parquet"), "text",
+    "SFT task rows (biomatrix tasks build): converter + prompt pool + response per variant")
 
 
 # ---------------------------------------------------------------- options and plan
@@ -176,9 +165,9 @@ def engine_card(task: Task, split: str, raw_split: str, opts: BuildOptions, engi
     if opts.limit is not None:
         patterns, root = _limited_inputs(task, raw_split, opts, engine_dir)
     relevant = {k: task.data[k] for k in ("source", "input", "prompts", "response")}
-    params = _EngineParams(task_id=task.id, task=relevant, split=split, raw_split=raw_split,
-                           variants=list(_variants(task, opts.variants)), prompt_sampling=opts.prompt_sampling,
-                           selfies_vocabulary=opts.selfies_vocabulary)
+    params = dict(task_id=task.id, task=relevant, split=split, raw_split=raw_split,
+                  variants=list(_variants(task, opts.variants)), prompt_sampling=opts.prompt_sampling,
+                  selfies_vocabulary=opts.selfies_vocabulary)
     name = f"{task.id}__{split}__{raw_split}".replace("-", "_").lower()
     data = {"name": name, "category": "text", "source": task["source"]["dataset"],
             "license": task["source"]["license"], "input": {"format": converter.input_format, "path": patterns},
@@ -201,8 +190,8 @@ def _run_engine(card: Card, root: Path, engine_dir: Path, opts: BuildOptions) ->
 
 @contextlib.contextmanager
 def _ray_session(opts: BuildOptions):
-    """For --engine ray: start (or join, with $RAY_ADDRESS) Ray with a worker setup hook that registers the
-    task builder, so every Ray worker can run the engine's shards of a task card."""
+    """For --engine ray: one Ray session (started, or joined with $RAY_ADDRESS) for every card of the build,
+    instead of one per card. Workers find the task builder by importing it (corpus.builders.resolve_builder)."""
     if opts.engine != "ray":
         yield
         return
@@ -211,11 +200,10 @@ def _ray_session(opts: BuildOptions):
     except ImportError:
         raise TaskBuildError("--engine ray needs `pip install 'ray[data]'` (extra: biomatrix-plugin[ray])") from None
     if ray.is_initialized():
-        yield  # the caller's session: it must register the builder itself (worker_process_setup_hook)
+        yield  # the caller's session
         return
-    hook = {"worker_process_setup_hook": f"{__name__}._register_builder"}
     kwargs: dict[str, Any] = {} if os.environ.get("RAY_ADDRESS") else {"num_cpus": opts.workers}
-    ray.init(include_dashboard=False, log_to_driver=False, runtime_env=hook, **kwargs)
+    ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
     try:
         yield
     finally:
