@@ -128,8 +128,6 @@ NO_INPUT = {
 # Commands that do not yet fail cleanly on a missing input; their areas are fixing them. Kept explicit so
 # the suite stays green meanwhile; one that passes warns, to be deleted from here.
 PENDING: dict[str, str] = {
-    "tasks recipes": "tasks: a --root that does not exist is reported as '7 generated file(s) not current', "
-                     "not as the missing folder",
 }
 
 

@@ -126,6 +126,8 @@ def cmd_recipes(args) -> int:
     root = Path(args.root) if args.root else checkout_root()
     if root is None:
         raise ConfigError("tasks recipes writes into a source checkout (recipes/, data_registry/); pass --root DIR")
+    if not root.is_dir():
+        raise ConfigError(f"--root {root}: no such folder")
     files = recipes.generated_files(_registry(args).all())
     if args.check:
         problems = [f"{rel}: differs from what the task files give" for rel in recipes.stale_files(root, files)]
