@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from biomatrix_plugin.io import quiet_rdkit
 from biomatrix_plugin.modalities.serialization import (
     SerializationError,
     smiles_to_selfies,
@@ -89,10 +90,11 @@ def _molecule_text(smiles: str, rng: random.Random) -> str:
 
 def build_demo_data(out_dir: str | Path, n_molecules: int = 400, seed: int = 0) -> BuildCounts:
     """Write demo/cpt_demo.jsonl, demo/sft_smiles2selfies.jsonl, demo/sft_protein_length.jsonl."""
-    from rdkit import RDLogger
+    with quiet_rdkit():  # NCI rows RDKit warns about are rejects with a reason, not log noise
+        return _build_demo_data(Path(out_dir), n_molecules, seed)
 
-    RDLogger.DisableLog("rdApp.*")
-    out = Path(out_dir)
+
+def _build_demo_data(out: Path, n_molecules: int, seed: int) -> BuildCounts:
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     counts = BuildCounts()

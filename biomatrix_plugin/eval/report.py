@@ -452,8 +452,8 @@ def render_png(rows: list[Row], path: Path) -> list[PlotPoint]:
         ax.set_yticks(y)
         ax.set_yticklabels([p.label for p in points], fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("ours / paper (↑ higher is better), paper / ours (↓ lower is better); "
-                      "1.0 = BioMatrix-4B, green = at least as good")
+        ax.set_xlabel("ours/paper (↑ metrics), paper/ours (↓ metrics); 1.0 = BioMatrix-4B, green = as good or better",
+                      fontsize=8)
     missing = sum(r.status != "computed" for r in rows)
     no_paper = sum(r.status == "computed" and r.paper is None for r in rows)
     notes = [f"{missing} not computed"] if missing else []
