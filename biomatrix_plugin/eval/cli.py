@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     r = sub.add_parser("report", help="Markdown table + PNG of results next to BioMatrix-4B's published numbers")
     r.add_argument("results_dir", help="directory of result JSON files (from `eval metric --out`)")
     r.add_argument("--paper", help="paper numbers file (default: eval/paper_results.yaml of this package)")
+    r.add_argument("--tasks-dir", default=None, help="folder of task files (default: the shipped ones)")
     r.add_argument("--all-paper-rows", action="store_true",
                    help="also list every paper number without a result, as 'not computed'")
     r.set_defaults(func=_report)
@@ -207,7 +208,8 @@ def _metric(args) -> int:
 def _report(args) -> int:
     from biomatrix_plugin.eval.report import write_report
 
-    md, png = write_report(args.results_dir, args.paper, all_paper_rows=args.all_paper_rows)
+    md, png = write_report(args.results_dir, args.paper, all_paper_rows=args.all_paper_rows,
+                           tasks_dir=args.tasks_dir)
     print(f"wrote {md}")
     print(f"wrote {png}")
     return 0

@@ -373,8 +373,9 @@ def inchi_key_set(mol) -> tuple[str, ...]:
 
 
 def inchi_match(predictions: list, references: list, notation: str = "auto") -> MetricResult:
-    return _per_item("inchi_match", predictions, references, notation,
-                     lambda m, refs: float(any(inchi_key_set(m) == inchi_key_set(r) for r in refs)))
+    with quiet_rdkit():  # InChI generation warns per unusual molecule: thousands of lines on a model's answers
+        return _per_item("inchi_match", predictions, references, notation,
+                         lambda m, refs: float(any(inchi_key_set(m) == inchi_key_set(r) for r in refs)))
 
 
 def fingerprint(mol, kind: str):

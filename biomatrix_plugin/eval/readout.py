@@ -27,7 +27,7 @@ NOTATION_MODALITY = {"smiles": "smiles", "selfies": "selfies"}
 
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _ELEMENT_RUN = r"(?:[A-Z][a-z]?\d*)+"
-_FORMULA = re.compile(rf"{_ELEMENT_RUN}(?:\.\d*{_ELEMENT_RUN})*(?:\d*[+-])?")
+_FORMULA = re.compile(rf"{_ELEMENT_RUN}(?:\.\d*{_ELEMENT_RUN})*(?:\d*[+-]|[+-]\d*)?")  # 2+ or RDKit's +2
 _WORD_SPLIT = re.compile(r"[\s,;:()\[\]\"'`]+")
 # most specific first: "B" / "(B)." alone, "the answer is B", "B) ...", "B ..." (an article "A ..." only
 # then), finally any standalone capital A-J

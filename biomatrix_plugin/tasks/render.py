@@ -9,6 +9,7 @@ template unless ``prompt_sampling="sampled"``. Both variants of one example shar
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -97,7 +98,10 @@ def render(spec: RenderSpec, example: Example, variant: str, template_index: int
     else:
         row["output"] = answer_text(spec, example.output, example.raw_output, variant, vocabulary)
     row["raw_input"] = example.raw_input
-    row["raw_output"] = example.raw_output
+    # always a string: LLaMA-Factory's JSON loader needs one type per column, and SMolInstruct writes a label
+    # as "Yes" in one row and true in another; a non-string raw value is kept JSON-encoded
+    raw = example.raw_output
+    row["raw_output"] = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, sort_keys=True)
     if example.target is not None:
         row["target"] = example.target
     row["template"] = template_index

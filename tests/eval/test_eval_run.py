@@ -121,6 +121,7 @@ def _results(out: Path) -> dict:
     ("formula", "smiles", (), "C9H8O4", "C9H8O4"),
     ("formula", "smiles", (), "I think the molecular formula is C6H6O.", "C6H6O"),
     ("formula", "smiles", (), "The formula: C2H3O2-", "C2H3O2-"),
+    ("formula", "smiles", (), "C8H24N2+2", "C8H24N2+2"),  # RDKit writes a multiple charge as +2
     ("formula", "smiles", (), "no idea", ""),
     ("text", "smiles", (), "  2-acetyloxybenzoic acid \n", "2-acetyloxybenzoic acid"),
     ("option_letter", "smiles", (), "B", "B"),

@@ -166,3 +166,17 @@ def test_entity_canonical_form_and_selfies_match_the_whole_molecule(smiles):
     assert mol.smiles.split(".") == sorted(mol.smiles.split("."))
     # and the joined per-component SELFIES is what the encoder gives for the joined SMILES
     assert mol.selfies == sf.encoder(mol.smiles, strict=True)
+
+
+def test_every_column_keeps_one_type_so_llamafactory_loads_the_file(built):
+    """The BBBP fixture writes its label as "Yes" in one row and true in another (both seen in SMolInstruct
+    versions); a column that mixes strings and booleans makes LLaMA-Factory's JSON loader fail
+    ("Column(/raw_output) changed from string to boolean")."""
+    for path in sorted(built.glob("*/*/train.jsonl")):
+        types: dict[str, set] = {}
+        for row in _rows(path):
+            for key, value in row.items():
+                types.setdefault(key, set()).add(type(value).__name__)
+        mixed = {k: t for k, t in types.items() if len(t - {"NoneType"}) > 1}
+        assert not mixed, f"{path}: columns with mixed types {mixed}"
+        assert types.get("raw_output", {"str"}) == {"str"}, path
