@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from biomatrix_plugin.cli_types import positive_int
 from biomatrix_plugin.errors import USER_ERROR_EXIT, BioMatrixError, ConfigError
 from biomatrix_plugin.io import atomic_write
 
@@ -15,15 +15,6 @@ class CardNotFoundError(ConfigError):
     """A card reference that is neither a card file nor a card name in the registry."""
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number >= 1 (0 shards, 0 workers or a checkpoint every 0 records cannot work)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
 
 
 def _registry(value: str | None) -> Path:

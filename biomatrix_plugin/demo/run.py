@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from biomatrix_plugin.cli_types import positive_int
 from biomatrix_plugin.errors import USER_ERROR_EXIT, BioMatrixError, ConfigError
 from biomatrix_plugin.paths import checkout_root
 
@@ -215,23 +216,15 @@ def _finish(workdir: Path, cpt: Path, sft: Path, evaluation: dict, task_rows: di
     }
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", default=str(REPO / "runs" / "demo"))
     p.add_argument("--dataset-dir", default=None, help="LLaMA-Factory dataset_dir to write (default WORKDIR/data)")
-    p.add_argument("--cpt-steps", type=_positive_int, default=40)
-    p.add_argument("--sft-steps", type=_positive_int, default=40)
-    p.add_argument("--eval-limit", type=_positive_int, default=2, help="test rows per demo task for eval run")
+    p.add_argument("--cpt-steps", type=positive_int, default=40)
+    p.add_argument("--sft-steps", type=positive_int, default=40)
+    p.add_argument("--eval-limit", type=positive_int, default=2, help="test rows per demo task for eval run")
     args = p.parse_args(argv)
     args.dataset_dir = args.dataset_dir or str(Path(args.workdir) / "data")
     try:
