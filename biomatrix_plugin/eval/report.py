@@ -45,12 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from biomatrix_plugin.errors import InputFileError
 from biomatrix_plugin.eval.registry import METRICS, close_matches
 from biomatrix_plugin.eval.spec import EvalInputError
 from biomatrix_plugin.io import atomic_output, atomic_write, iter_jsonl, open_text
+from biomatrix_plugin.schema import load_yaml
 
 # what `eval run` writes beside its results (per-row generations): not a results file
 PREDICTIONS_PREFIX = "predictions.jsonl"
@@ -75,8 +74,7 @@ def load_paper(path: str | Path | None = None) -> dict[tuple[str, str, str], dic
     path = Path(path) if path else default_paper_file()
     if not path.exists():
         raise EvalInputError(f"{path}: paper numbers file not found (pass --paper)")
-    with open_text(path) as fh:
-        data = yaml.safe_load(fh)
+    data = load_yaml(path)  # invalid YAML in a --paper file is one error line, not a traceback
     out = {}
     for entry in data.get("tasks", []):
         for variant, metrics in entry["results"].items():

@@ -62,20 +62,12 @@ class Machine:
 
 
 def load_recipe(path: str | os.PathLike) -> dict:
-    import yaml
+    from biomatrix_plugin.schema import load_yaml
 
     recipe = Path(path)
-    try:
-        text = recipe.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{recipe}: no such recipe (the recipes are in recipes/, CPU ones in recipes/smoke/)") \
-            from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{recipe}: cannot read the recipe ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{recipe}: not valid YAML ({exc})") from None
+    if not recipe.is_file():
+        raise InputFileError(f"{recipe}: no such recipe (the recipes are in recipes/, CPU ones in recipes/smoke/)")
+    data = load_yaml(recipe)  # the project's YAML reader: invalid YAML or non-UTF-8 text names the recipe
     if not isinstance(data, dict):
         raise ConfigError(f"{recipe}: a recipe is a YAML mapping of LLaMA-Factory options")
     return data

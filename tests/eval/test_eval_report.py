@@ -135,3 +135,14 @@ def test_the_png_plots_direction_normalised_bars(tmp_path):
     assert by_metric == {"rmse": pytest.approx(0.5), "accuracy": pytest.approx(1.1)}
     assert [p.label for p in plot_points(rows)] == ["smolinstruct_esol [smiles] rmse ↓",
                                                     "smolinstruct_bbbp [smiles] accuracy ↑"]
+
+
+def test_invalid_yaml_in_a_paper_file_is_one_error_line(tmp_path, capsys):
+    from biomatrix_plugin.cli import main
+
+    paper = tmp_path / "paper.yaml"
+    paper.write_text("tasks: [\n", encoding="utf-8")
+    (tmp_path / "results").mkdir()
+    assert main(["eval", "report", str(tmp_path / "results"), "--paper", str(paper)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {paper}: not valid YAML") and "Traceback" not in err
