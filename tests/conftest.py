@@ -74,6 +74,21 @@ def molstructok_checkpoint_path() -> Path:
         pytest.skip(f"needs the MolStrucTok checkpoint: {exc}")
 
 
+CORPUS_CARDS = REPO / "tests" / "corpus" / "cards"
+
+
+def corpus_fixture_card(name: str):
+    """A fixture card of tests/corpus/cards; a test of one that runs MolStrucTok skips (naming why) where the
+    checkpoint is absent."""
+    from biomatrix_plugin.corpus.build import needs_mol3d_checkpoint
+    from biomatrix_plugin.corpus.registry import load_card
+
+    loaded = load_card(CORPUS_CARDS / f"{name}.yaml")
+    if needs_mol3d_checkpoint(loaded.data):
+        molstructok_checkpoint_path()
+    return loaded
+
+
 @pytest.fixture
 def molstructok_checkpoint() -> Path:
     return molstructok_checkpoint_path()

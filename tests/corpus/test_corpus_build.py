@@ -7,21 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from biomatrix_plugin.corpus.build import BuildConfigError, BuildInterrupted, build_card, needs_mol3d_checkpoint
+from biomatrix_plugin.corpus.build import BuildConfigError, BuildInterrupted, build_card
 from biomatrix_plugin.corpus.records import file_sha256
 from biomatrix_plugin.corpus.registry import load_card
-from conftest import molstructok_checkpoint_path
+from conftest import corpus_fixture_card
 
 CARDS = Path(__file__).resolve().parent / "cards"
 ALL_CARDS = sorted(p.stem for p in CARDS.glob("*.yaml"))
 
 
-def card(name: str):
-    """A fixture card; a test of one that runs MolStrucTok skips (naming why) where its checkpoint is absent."""
-    loaded = load_card(CARDS / f"{name}.yaml")
-    if needs_mol3d_checkpoint(loaded.data):
-        molstructok_checkpoint_path()
-    return loaded
+card = corpus_fixture_card  # one helper for the corpus test modules (tests/conftest.py)
 
 
 def shard_bytes(out: Path, name: str) -> dict[str, bytes]:

@@ -31,19 +31,14 @@ from biomatrix_plugin.corpus.build import (
 from biomatrix_plugin.corpus.registry import load_card
 from biomatrix_plugin.errors import BioMatrixError, ConfigError
 from biomatrix_plugin.io import file_sha256
-from conftest import molstructok_checkpoint_path
+from conftest import corpus_fixture_card
 
 CARDS = Path(__file__).resolve().parent / "cards"
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "biomatrix_plugin.cli", "corpus", "build"]
 
 
-def card(name: str):
-    """A fixture card; a test of one that runs MolStrucTok skips (naming why) where its checkpoint is absent."""
-    loaded = load_card(CARDS / f"{name}.yaml")
-    if needs_mol3d_checkpoint(loaded.data):
-        molstructok_checkpoint_path()
-    return loaded
+card = corpus_fixture_card  # one helper for the corpus test modules (tests/conftest.py)
 
 
 def parts(out: Path, folder: str) -> dict[str, bytes]:
