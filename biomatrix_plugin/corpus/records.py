@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from biomatrix_plugin.errors import BioMatrixError, ConfigError, InputFileError
-from biomatrix_plugin.io import BadLine, file_sha256, iter_lines  # noqa: F401 - file_sha256: build.py's import
+from biomatrix_plugin.io import BadLine, file_sha256, iter_lines, open_text  # noqa: F401 - build.py imports file_sha256
 
 
 class RecordRejected(BioMatrixError, ValueError):
@@ -252,7 +252,46 @@ def _structure_file(path: str) -> Iterator[str]:
     return iter([path])  # one structure file (PDB/mmCIF, e.g. a PPIRef pair) is one record
 
 
-# ---------------------------------------------------------------- parsing raw records into fields
+def _json_array_items(path: str) -> Iterator[Any]:
+    """A file holding one JSON array of records (OPI, Mol-Instructions), or an object whose only list
+    value holds them ({"data": [...]}); each element is one record (position = its index). The whole file is
+    parsed at once: JSON arrays have no record boundaries a stream reader could resume at."""
+    with open_text(path) as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{path}: not a JSON array ({exc.msg} at line {exc.lineno}, column "
+                                 f"{exc.colno})") from None
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{path}: not UTF-8 text (byte offset {exc.start})") from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise InputFileError(f"{path}: a JSON object must hold exactly one list of records, found "
+                                 f"{len(lists)} (keys: {', '.join(map(str, data))})")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise InputFileError(f"{path}: expected a JSON array of records, got {type(data).__name__}")
+    return iter(data)
+
+
+def _json_object(item: Any, options: dict) -> dict:
+    if not isinstance(item, dict):
+        raise RecordRejected(f"array element is a {type(item).__name__}, expected an object")
+    return item
+
+
+def _named_reader(target: str) -> Callable[[str], Iterator[Any]]:
+    """A reader that lives in its own module, loaded by name on first use ("module:function")."""
+
+    def read(path: str) -> Iterator[Any]:
+        import importlib
+
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)(path)
+
+    return read
+
 
 # ---------------------------------------------------------------- parsing raw records into fields
 
@@ -371,6 +410,10 @@ FORMATS: dict[str, Format] = {
     "parquet": Format(_parquet_rows, lambda raw, options: dict(raw)),
     "types": Format(_types_lines, _named("biomatrix_plugin.corpus.complexes:parse_types_line")),
     "structure": Format(_structure_file, lambda raw, options: {"path": os.path.abspath(raw)}),
+    "json_array": Format(_json_array_items, _json_object),
+    # PEER's LMDB splits: the path names the environment's data.mdb; records are the pickled dicts under
+    # "0".."n-1", unpickled by a restricted unpickler (plain types and numpy arrays only)
+    "lmdb": Format(_named_reader("biomatrix_plugin.corpus.lmdb_records:iter_lmdb"), _json_object),
 }
 
 

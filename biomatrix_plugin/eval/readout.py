@@ -14,6 +14,11 @@ and ``eval run`` reports how many items each reason hit, so nothing is lost sile
 - ``text``: the answer as written (stripped).
 - ``formula``: the answer when it is a formula, else its first formula-like word (``C9H8O4``, ``C2H3O2-``).
 - ``option_letter``: the letter of a multiple-choice answer (``B``, ``(B)``, ``B.``, ``answer is B``).
+- ``protein``: the first well-formed ``<|prot_aa_start|>`` segment, or a bare uppercase sequence.
+- ``label_set``: the answer's labels, split on the task's separator (``response.sep``), re-joined with it.
+- ``mol3d`` / ``protein3d``: decoded structures (joint tokens -> 3D molecule through MolStrucTok; GCP-VQVAE
+  codes -> CA trace through a protein3d decoder). They need model weights, so their readers live in their
+  own modules (:data:`LAZY_READERS`), imported only by tasks that use them.
 """
 
 from __future__ import annotations
@@ -54,12 +59,15 @@ class ReadoutSpec:
     kind: str
     variant: str = "default"
     labels: tuple[str, ...] = ()
+    sep: str = "; "  # label_set: the task's separator
 
     @classmethod
     def for_task(cls, task_data: Mapping[str, Any], variant: str) -> "ReadoutSpec":
-        labels = task_data.get("response", {}).get("labels") or {}
+        response = task_data.get("response", {})
+        labels = response.get("labels") or {}
         # the verbalised answers, each once, in the file's order
-        return cls(task_data["eval"]["readout"], variant, tuple(dict.fromkeys(labels.values())))
+        return cls(task_data["eval"]["readout"], variant, tuple(dict.fromkeys(labels.values())),
+                   response.get("sep", "; "))
 
 
 def read_molecule(text: str, spec: ReadoutSpec) -> ReadOut:
@@ -138,6 +146,47 @@ def read_option_letter(text: str, spec: ReadoutSpec) -> ReadOut:
     return ReadOut("", "no option letter" if text.strip() else "empty")
 
 
+def read_protein(text: str, spec: ReadoutSpec) -> ReadOut:
+    from biomatrix_plugin.modalities.serialization import unwrap
+
+    if "<|" not in text:
+        bare = "".join(text.split())
+        if not bare:
+            return ReadOut("", "empty")
+        return ReadOut(bare) if bare.isascii() and bare.isalpha() and bare.isupper() else \
+            ReadOut("", "no protein segment")
+    found = unwrap(text, check_vocabulary=False)
+    for seg in found.segments:
+        if seg.modality == "protein":
+            return ReadOut(str(seg.value)) if seg.ok else ReadOut("", f"malformed protein segment ({seg.error})")
+    return ReadOut("", "no protein segment")
+
+
+def read_label_set(text: str, spec: ReadoutSpec) -> ReadOut:
+    sep = spec.sep.strip() or spec.sep
+    labels = dict.fromkeys(" ".join(p.split()) for p in text.strip().rstrip(".").split(sep))
+    labels.pop("", None)
+    return ReadOut(spec.sep.join(labels)) if labels else ReadOut("", "empty")
+
+
+# structure readouts decode through model weights: their modules are imported on first use only
+LAZY_READERS = {
+    "mol3d": "biomatrix_plugin.eval.readout_mol3d:read_mol3d",
+    "protein3d": "biomatrix_plugin.eval.readout_protein3d:read_protein3d",
+}
+
+
+def _lazy(name: str) -> Callable[[str, ReadoutSpec], ReadOut]:
+    def reader(text: str, spec: ReadoutSpec) -> ReadOut:
+        import importlib
+
+        module, _, function = LAZY_READERS[name].partition(":")
+        return getattr(importlib.import_module(module), function)(text, spec)
+
+    reader.__name__ = f"read_{name}"
+    return reader
+
+
 READERS: dict[str, Callable[[str, ReadoutSpec], ReadOut]] = {
     "molecule": read_molecule,
     "first_number": read_first_number,
@@ -145,6 +194,9 @@ READERS: dict[str, Callable[[str, ReadoutSpec], ReadOut]] = {
     "text": read_text,
     "formula": read_formula,
     "option_letter": read_option_letter,
+    "protein": read_protein,
+    "label_set": read_label_set,
+    **{name: _lazy(name) for name in LAZY_READERS},
 }
 
 

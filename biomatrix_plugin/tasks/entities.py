@@ -20,7 +20,14 @@ from biomatrix_plugin.modalities.serialization import (
     SerializationError,
     check_free_text,
     check_smiles_size,
+    check_struct_sfi,
+    normalize_protein,
+    parse_code_list,
     split_selfies,
+    validate_structure_codes,
+    wrap_mol3d,
+    wrap_prot3d,
+    wrap_protein,
     wrap_selfies,
     wrap_smiles,
 )
@@ -171,14 +178,129 @@ def label(value: Any, labels: Mapping[str, str], where: str) -> str:
     raise RecordRejected(f"{where}: label {_short(raw)} is outside the label set ({', '.join(labels)})")
 
 
-def read(kind: str, value: Any, where: str, labels: Mapping[str, str] | None = None):
-    """One field of ``kind`` (the task file's ``input.kind`` / ``response.kind``)."""
+DEFAULT_LABEL_SEP = "; "
+
+
+def label_set(value: Any, where: str, sep: str = DEFAULT_LABEL_SEP) -> tuple[str, ...]:
+    """A set-valued label (EC numbers, GO terms, keywords, cancers): a list, or a string split on ``sep``
+    (stripped, so "a;b" and "a; b" agree); order kept, duplicates and empty parts dropped. Never split on
+    commas: GO term names contain commas."""
+    if isinstance(value, str):
+        parts = value.split(sep.strip() or sep)
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        raise RecordRejected(f"{where}: {_short(value)} is not a label list")
+    labels: dict[str, None] = {}
+    for i, part in enumerate(parts):
+        if not isinstance(part, str):
+            raise RecordRejected(f"{where}[{i}]: {_short(part)} is not a label")
+        cleaned = " ".join(part.split())
+        if cleaned:
+            labels[text(cleaned, f"{where}[{i}]")] = None
+    if not labels:
+        raise RecordRejected(f"{where}: empty label set")
+    return tuple(labels)
+
+
+@dataclass(frozen=True)
+class Protein:
+    """An amino-acid sequence (uppercase, whitespace removed), rendered as ``<|prot_aa_start|>...``."""
+
+    sequence: str
+
+    def wrapped(self, notation: str = "default", vocabulary=None) -> str:
+        return wrap_protein(self.sequence)
+
+    def payload(self, notation: str = "default") -> str:
+        return self.sequence
+
+
+def protein(value: Any, where: str) -> Protein:
+    if not isinstance(value, str) or not value.strip():
+        raise RecordRejected(f"{where}: empty protein sequence")
+    try:
+        return Protein(normalize_protein("".join(value.split()).upper()))
+    except SerializationError as exc:
+        raise RecordRejected(f"{where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Structure:
+    """GCP-VQVAE structure codes of one chain (and its sequence when known), rendered as
+    ``<|prot_3d_start|>...``; the payload a metric compares is the code list."""
+
+    codes: tuple[int, ...]
+    sequence: str | None = None
+
+    def wrapped(self, notation: str = "default", vocabulary=None) -> str:
+        return wrap_prot3d(self.codes, self.sequence)
+
+    def payload(self, notation: str = "default") -> list[int]:
+        return list(self.codes)
+
+
+def structure(value: Any, where: str, sequence: str | None = None) -> Structure:
+    """Codes as a list of ints or a "1,2,3" / "1 2 3" string (ASCII digits only), optionally with the
+    chain's sequence (the lengths must match)."""
+    try:
+        if isinstance(value, str):
+            codes = parse_code_list(value)
+        elif isinstance(value, (list, tuple)):
+            codes = list(value)
+        else:
+            raise RecordRejected(f"{where}: {_short(value)} is not a list of structure codes")
+        seq = protein(sequence, f"{where} sequence").sequence if sequence is not None else None
+        return Structure(tuple(validate_structure_codes(codes, seq)), seq)
+    except SerializationError as exc:
+        raise RecordRejected(f"{where}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Mol3D:
+    """A MolStrucTok joint-token string (``[C 12][=O 3]...``), checked by the one joint-token validator and
+    rendered as ``<|mol_3d_start|>...``. Converters that start from coordinates encode them with the mol3d
+    package first."""
+
+    struct_sfi: str
+
+    def wrapped(self, notation: str = "default", vocabulary=None) -> str:
+        return wrap_mol3d(self.struct_sfi)
+
+    def payload(self, notation: str = "default") -> str:
+        return self.struct_sfi
+
+
+def mol3d(value: Any, where: str) -> Mol3D:
+    if not isinstance(value, str) or not value.strip():
+        raise RecordRejected(f"{where}: empty molecule-3D token string")
+    try:
+        return Mol3D(check_struct_sfi(value.strip()))
+    except SerializationError as exc:
+        raise RecordRejected(f"{where}: {exc}") from None
+
+
+def read(kind: str, value: Any, where: str, labels: Mapping[str, str] | None = None,
+         sep: str = DEFAULT_LABEL_SEP):
+    """One field of ``kind`` (the task file's ``input.kind`` / ``input.fields`` / ``response.kind``)."""
     if kind == "molecule":
         return molecule(value, where)
     if kind == "number":
         return number(value, where)
     if kind == "label":
         return label(value, labels or {}, where)
+    if kind == "label_set":
+        return label_set(value, where, sep)
     if kind == "formula":
         return formula(value, where)
+    if kind == "protein":
+        return protein(value, where)
+    if kind == "protein3d":
+        return structure(value, where)
+    if kind == "mol3d":
+        return mol3d(value, where)
+    if kind == "none":
+        if value not in (None, ""):
+            raise RecordRejected(f"{where}: this task takes no input, got {_short(value)}")
+        return None
     return text(value, where)  # text, iupac

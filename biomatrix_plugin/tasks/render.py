@@ -16,7 +16,9 @@ from typing import Any, Mapping
 
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.tasks.converters import Example
-from biomatrix_plugin.tasks.entities import Molecule
+from biomatrix_plugin.tasks.entities import DEFAULT_LABEL_SEP, Mol3D, Molecule, Protein, Structure
+
+_WRAPPED = (Molecule, Protein, Structure, Mol3D)
 
 NOTATION_NAMES = {"smiles": "SMILES", "selfies": "SELFIES", "default": ""}
 PROMPT_SAMPLING = ("first", "sampled")
@@ -43,11 +45,15 @@ def choose_prompt(spec: RenderSpec, rng: random.Random, split: str, prompt_sampl
     return rng.randrange(len(spec.prompts))
 
 
-def _entity(value: Any, variant: str, vocabulary) -> str:
-    if isinstance(value, Molecule):
+def _entity(value: Any, variant: str, vocabulary, sep: str = DEFAULT_LABEL_SEP) -> str:
+    if isinstance(value, _WRAPPED):
         return value.wrapped(variant, vocabulary)
+    if value is None:
+        return ""
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, tuple):  # a label set
+        return sep.join(value)
     return str(value)
 
 
@@ -55,8 +61,10 @@ def answer_text(spec: RenderSpec, value: Any, raw: Any, variant: str, vocabulary
     """The response as written in the training row (and as the gold of a test row)."""
     response = spec.response
     kind = response["kind"]
-    if kind == "molecule":
+    if isinstance(value, _WRAPPED):
         answer = value.wrapped(variant, vocabulary)
+    elif kind == "label_set":
+        answer = response.get("sep", DEFAULT_LABEL_SEP).join(value)
     elif kind == "label":
         answer = response["labels"][value]
     elif kind == "number":
@@ -71,10 +79,12 @@ def reference(spec: RenderSpec, value: Any, variant: str) -> Any:
     """What a metric compares the read-out prediction with: the molecule in the variant's notation, the
     verbalised label, the number, the text."""
     kind = spec.response["kind"]
-    if kind == "molecule":
+    if isinstance(value, _WRAPPED):
         return value.payload(variant)
     if kind == "label":
         return spec.response["labels"][value]
+    if kind == "label_set":
+        return spec.response.get("sep", DEFAULT_LABEL_SEP).join(value)
     return value
 
 
@@ -83,13 +93,18 @@ def render(spec: RenderSpec, example: Example, variant: str, template_index: int
     """One row: alpaca ``instruction``/``input``/``output`` plus the raw entities (train), or the prompt, the
     gold answer and the grouping key (test; :func:`biomatrix_plugin.tasks.build` pools the golds)."""
     template = spec.prompts[template_index]
-    entity = _entity(example.input, variant, vocabulary)
-    fields = {"notation": NOTATION_NAMES[variant], "target": example.target or "", "input": entity}
+    fields = {"notation": NOTATION_NAMES[variant], "target": example.target or ""}
+    if isinstance(example.input, dict):  # input.fields: every template names every field (schema rule)
+        fields.update({name: _entity(v, variant, vocabulary) for name, v in example.input.items()})
+        query = ""
+    else:
+        entity = _entity(example.input, variant, vocabulary)
+        fields["input"] = entity
+        query = "" if "{input}" in template or example.input is None else entity
     try:
         instruction = template.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:  # the schema checks placeholders; this is a guard
         raise RecordRejected(f"prompt template {template_index}: {exc}") from None
-    query = "" if "{input}" in template else entity
     row: dict[str, Any] = {"instruction": instruction, "input": query}
     if split == "test":
         row["prompt"] = instruction if not query else f"{instruction}\n{query}"

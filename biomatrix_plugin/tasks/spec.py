@@ -36,10 +36,14 @@ DOMAINS = ("molecule", "protein", "interaction", "text")
 MODALITIES = ("1d", "3d", "text")
 VARIANTS = ("smiles", "selfies", "default")  # default: a task without a molecule line notation
 # what a raw field holds, which decides how it is checked and rendered
-ENTITY_KINDS = ("molecule", "text", "iupac", "formula", "number", "label")
-READOUTS = ("molecule", "first_number", "label", "text", "formula", "option_letter")
+ENTITY_KINDS = ("molecule", "text", "iupac", "formula", "number", "label", "label_set", "protein", "protein3d",
+                "mol3d", "none")
+RESPONSE_KINDS = tuple(k for k in ENTITY_KINDS if k != "none")  # an answer always has a value
+READOUTS = ("molecule", "first_number", "label", "text", "formula", "option_letter", "protein", "label_set",
+            "mol3d", "protein3d")
 DECODING_MODES = ("greedy", "sample")
 PROMPT_FIELDS = ("input", "notation", "target")  # placeholders a prompt template may use
+FIELD_NAME = r"[a-z][a-z0-9_]*"  # an input.fields name, used as a {placeholder}
 RESPONSE_FIELDS = ("answer", "unit")
 MIN_PROMPTS = 8  # report §4.2: a pool of hand-written paraphrases per sub-task
 
@@ -93,7 +97,7 @@ def _prompt_pool_rule(value: list) -> str | None:
     return None
 
 
-_TEMPLATE = S.Rule(base=S.Str(nonempty=True), test=_template_rule(PROMPT_FIELDS))
+_TEMPLATE = S.Str(nonempty=True)  # placeholders are checked per task (they depend on input.fields)
 
 SOURCE = S.Spec(fields={
     "dataset": S.Str(nonempty=True),
@@ -104,11 +108,16 @@ SOURCE = S.Spec(fields={
     "converter": S.Str(nonempty=True),  # checked against the converter table by the registry
     "options": S.MapOf(),  # the converter's own table checks these
     "verified": S.Str(),  # what was and was not checked against the real files
+    # data that ships inside an installed distribution (MOSES in molsets): looked up there when --raw holds
+    # no file for the path
+    "package": S.Spec(fields={"distribution": S.Str(nonempty=True), "root": S.Str(nonempty=True)},
+                      required=("distribution", "root")),
 }, required=("dataset", "license", "url", "path", "converter"))
 
 RESPONSE = S.Spec(fields={
-    "kind": S.Enum(choices=ENTITY_KINDS),
+    "kind": S.Enum(choices=RESPONSE_KINDS),
     "template": S.Rule(base=S.Str(nonempty=True), test=_template_rule(RESPONSE_FIELDS)),
+    "sep": S.Str(nonempty=True),  # label_set: the separator between labels (default "; ")
     "precision": S.Int(min=0, max=12),
     "unit": S.Str(),
     "labels": S.MapOf(values=S.Str(nonempty=True)),  # raw label -> verbalised answer
@@ -123,7 +132,30 @@ def _response_rules(r: Mapping) -> list[tuple[str, str]]:
         out.append(("labels", f"only a label response has labels (kind is {r['kind']})"))
     if "precision" in r and r["kind"] != "number":
         out.append(("precision", f"only a number response has a precision (kind is {r['kind']})"))
+    if "sep" in r and r["kind"] != "label_set":
+        out.append(("sep", f"only a label_set response has a separator (kind is {r['kind']})"))
     return out
+
+
+def _input_rules(i: Mapping) -> list[tuple[str, str]]:
+    if ("kind" in i) == ("fields" in i):
+        return [("kind", "give either input.kind (one value) or input.fields (name -> kind), not both")]
+    out = []
+    if "fields" in i and not i["fields"]:
+        out.append(("fields", "name at least one field"))
+    for name, kind in (i.get("fields") or {}).items():
+        if not re.fullmatch(FIELD_NAME, name) or name in PROMPT_FIELDS:
+            out.append((f"fields.{name}", f"a field name must match {FIELD_NAME} and not be one of "
+                                          f"{', '.join(PROMPT_FIELDS)}"))
+        if kind == "none":
+            out.append((f"fields.{name}", "a field has a value; for no input at all use input.kind: none"))
+    return out
+
+
+INPUT = S.Spec(fields={
+    "kind": S.Enum(choices=ENTITY_KINDS),
+    "fields": S.MapOf(values=S.Enum(choices=ENTITY_KINDS)),
+}, rules=(_input_rules,))
 
 
 SPLITS = S.Spec(fields={
@@ -174,7 +206,7 @@ TASK_SCHEMA = S.Spec(fields={
     "domain": S.Enum(choices=DOMAINS),
     "modality": S.Enum(choices=MODALITIES),
     "source": SOURCE,
-    "input": S.Spec(fields={"kind": S.Enum(choices=ENTITY_KINDS)}, required=("kind",)),
+    "input": INPUT,
     "prompts": S.Rule(base=S.ListOf(item=_TEMPLATE, nonempty=True), test=_prompt_pool_rule),
     "response": RESPONSE,
     "variants": S.StrList(items=VARIANTS, nonempty=True),
@@ -210,10 +242,14 @@ def _task_rules(t: Mapping) -> list[tuple[str, str]]:
                                 "smiles/selfies"))
     if notations and t["domain"] == "protein":
         out.append(("variants", "a protein task has no molecule notation; use [default]"))
-    for kind_key in ("input.kind", "response.kind"):
-        section, _ = kind_key.split(".")
-        if t[section]["kind"] == "molecule" and not notations:
+    kinds = [("response.kind", t["response"]["kind"])]
+    kinds += [(f"input.fields.{n}", k) for n, k in (t["input"].get("fields") or {}).items()]
+    if "kind" in t["input"]:
+        kinds.append(("input.kind", t["input"]["kind"]))
+    for kind_key, kind in kinds:
+        if kind == "molecule" and not notations:
             out.append((kind_key, "a molecule needs a notation variant (smiles and/or selfies)"))
+    out += _prompt_placeholder_rules(t)
     if "paper" in t and "eval" in t:
         produced = {m.get("report_as", m["name"]) for m in t["eval"]["metrics"]}
         for variant, metrics in t["paper"]["results"].items():
@@ -223,9 +259,38 @@ def _task_rules(t: Mapping) -> list[tuple[str, str]]:
                 if name not in produced:
                     out.append((f"paper.results.{variant}.{name}",
                                 f"no eval metric produces it (metrics: {', '.join(sorted(produced))})"))
-    if "target" in {f for p in t["prompts"] for f in _fields(p)} and not all(
-            "{target}" in p for p in t["prompts"]):
+    return out
+
+
+def prompt_fields(task_input: Mapping) -> tuple[str, ...]:
+    """The placeholders a prompt template of a task with this ``input`` section may use."""
+    names = tuple(task_input.get("fields") or ())
+    if names:
+        return ("notation", "target", *names)
+    return ("notation", "target") if task_input.get("kind") == "none" else PROMPT_FIELDS
+
+
+def _prompt_placeholder_rules(t: Mapping) -> list[tuple[str, str]]:
+    allowed = prompt_fields(t["input"])
+    out = []
+    used_per_prompt = []
+    for i, template in enumerate(t["prompts"]):
+        problem = _template_rule(allowed)(template)
+        if problem:
+            out.append((f"prompts[{i}]", problem))
+            used_per_prompt.append(set())
+            continue
+        used_per_prompt.append(set(_fields(template)))
+    if out:
+        return out
+    used = set().union(*used_per_prompt) if used_per_prompt else set()
+    if "target" in used and not all("target" in u for u in used_per_prompt):
         out.append(("prompts", "either every template names the {target} or none does"))
+    for name in t["input"].get("fields") or ():
+        missing = [i for i, u in enumerate(used_per_prompt) if name not in u]
+        if missing:
+            out.append((f"prompts[{missing[0]}]", f"does not name the input field {{{name}}}; with input.fields "
+                                                 f"every template names every field"))
     return out
 
 
