@@ -21,7 +21,8 @@ $(BIN)/python:
 # at this checkout and (re)write the LLaMA-Factory hook.
 install: | $(BIN)/python
 	@if [ ! -f $(STAMP) ]; then \
-	  $(BIN)/pip install -e ".[test]" && rm -f $(VENV)/.biomatrix-deps-* && touch $(STAMP); \
+	  $(BIN)/pip install -e ".[test]" && $(BIN)/pip install -q --no-deps "molsets==0.3.1" \
+	  && rm -f $(VENV)/.biomatrix-deps-* && touch $(STAMP); \
 	else echo "dependencies unchanged ($(notdir $(STAMP)))"; fi
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/biomatrix install-hook
