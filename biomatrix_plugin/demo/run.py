@@ -64,31 +64,14 @@ def build_demo_tasks(dataset_dir: Path, task_ids=DEMO_TASKS, variants=DEMO_VARIA
     rows = {}
     for task, manifest in zip(tasks, manifests):
         for name, entry in dataset_info_entries(task, tuple(variants)).items():
-            info[name] = {**entry, "file_name": _alpaca_copy(out, entry["file_name"])}
+            # the built train file as is: every column has one type in every row (raw_output is always a
+            # string), so LLaMA-Factory's JSON loader takes it and SFT reads the alpaca columns
+            info[name] = {**entry, "file_name": str(Path(TASKS_SUBDIR) / entry["file_name"])}
         for variant in variants:
             rows[task.dataset_name(variant)] = manifest["rows"]["train"][variant]["rows"]
         print(f"{task.id}: records {manifest['records']}, rejects {manifest['rejects']}")
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     return rows
-
-
-def _alpaca_copy(out: Path, file_name: str) -> str:
-    """The train file's alpaca columns alone, as a file beside it; returns its dataset_dir-relative name.
-
-    Why: the built train rows keep the raw values beside the alpaca columns, with the type the raw file gave
-    (the fixture's BBBP has "Yes" and true), and LLaMA-Factory's JSON loader (pyarrow) refuses a column that
-    changes type between rows. The alpaca columns are what SFT reads."""
-    from biomatrix_plugin.io import atomic_write, iter_jsonl
-
-    source = out / file_name
-    lines = []
-    for number, value, error in iter_jsonl(source):
-        if error:
-            raise ConfigError(f"{source}:{number}: {error}")
-        lines.append(json.dumps({k: value[k] for k in ("instruction", "input", "output")}, ensure_ascii=False))
-    target = source.with_name("train.sft.jsonl")
-    atomic_write(target, "".join(line + "\n" for line in lines))
-    return str(target.relative_to(out.parent))
 
 
 def evaluate_demo_tasks(model_dir: Path, dataset_dir: Path, out_dir: Path, limit: int,

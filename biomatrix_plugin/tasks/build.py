@@ -174,28 +174,71 @@ def raw_root_for(task: Task, raw_split: str, raw_root: Path) -> Path:
     return raw_root
 
 
+# formats whose records are lines (csv/tsv: the header line, then one line per record)
+_LINE_FORMATS = ("jsonl", "csv", "tsv", "smi", "types")
+
+
+def _first_records(path: str, fmt: str, limit: int) -> str | bytes | None:
+    """The first ``limit`` records of one raw file, in its own format (None: this format is read whole)."""
+    if fmt in _LINE_FORMATS:
+        lines: list[str] = []
+        for _, line in iter_lines(path):
+            if isinstance(line, str) and not line.strip():
+                continue
+            lines.append(line if isinstance(line, str) else line.raw.decode("utf-8", "replace"))
+            if len(lines) >= limit + (fmt in ("csv", "tsv")):  # + the header line
+                break
+        return "".join(lines)
+    if fmt == "json_array":
+        items = []
+        for item in FORMATS[fmt].reader(path):
+            items.append(item)
+            if len(items) >= limit:
+                break
+        return json.dumps(items, ensure_ascii=False)
+    if fmt == "sdf":
+        blocks = []
+        for block in FORMATS[fmt].reader(path):
+            blocks.append(block if isinstance(block, str) else "")
+            if len(blocks) >= limit:
+                break
+        return "".join(b if b.endswith("$$$$\n") else b.rstrip("\n") + "\n$$$$\n" for b in blocks)
+    if fmt == "parquet":
+        import io
+
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path).slice(0, limit)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+    return None  # lmdb, structure, fasta, ...: used in place, whole
+
+
 def _limited_inputs(task: Task, raw_split: str, opts: BuildOptions, engine_dir: Path) -> tuple[list[str], Path]:
-    """--limit: the first N records of each raw file, copied under _engine/limited/ (deterministic)."""
+    """--limit: the first N records of each raw file, copied in its format under _engine/limited/
+    (deterministic; a compressed file's copy is plain, so it loses its .gz); a format that cannot be cut is
+    read whole from where it is."""
     from biomatrix_plugin.corpus.records import resolve_inputs
 
+    fmt = CONVERTERS[task["source"]["converter"]].input_format
     source_root = raw_root_for(task, raw_split, opts.raw_root)
     files = resolve_inputs(task.source_patterns(raw_split), source_root)
     root = engine_dir / "limited" / f"n{opts.limit}"
     out = []
     for f in files:
+        data = _first_records(f, fmt, opts.limit)
+        if data is None:
+            out.append(os.path.abspath(f))
+            continue
         rel = os.path.relpath(f, source_root)
+        rel = rel[:-3] if rel.endswith(".gz") else rel
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        lines = []
-        for _, line in iter_lines(f):
-            if isinstance(line, str) and not line.strip():
-                continue
-            lines.append(line if isinstance(line, str) else line.raw.decode("utf-8", "replace"))
-            if len(lines) >= opts.limit:
-                break
-        data = "".join(lines)
-        if not target.exists() or target.read_text(encoding="utf-8") != data:
-            atomic_write(target, data)  # rewritten only when it changes, so resume sees the same mtime
+        current = target.read_bytes() if target.exists() else None
+        encoded = data.encode("utf-8") if isinstance(data, str) else data
+        if current != encoded:
+            atomic_write(target, encoded)  # rewritten only when it changes, so resume sees the same mtime
         out.append(rel)
     return out, root
 
