@@ -36,11 +36,11 @@ DATA_FILE = "data.mdb"
 _MISSING = "key missing (num_examples promises it)"
 
 
-def _numpy_multiarray():
-    try:  # numpy >= 2 moved the module; pickles written by numpy 1.x still name numpy.core
-        return importlib.import_module("numpy._core.multiarray")
+def _numpy_module(name: str):
+    try:  # numpy >= 2 moved numpy.core to numpy._core; pickles written by numpy 1.x still name numpy.core
+        return importlib.import_module(f"numpy._core.{name}")
     except ImportError:
-        return importlib.import_module("numpy.core.multiarray")
+        return importlib.import_module(f"numpy.core.{name}")
 
 
 def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -54,7 +54,7 @@ def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") ->
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     import numpy as np
 
-    multiarray = _numpy_multiarray()
+    multiarray, numeric = _numpy_module("multiarray"), _numpy_module("numeric")
     table: dict[tuple[str, str], Any] = {
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
@@ -69,6 +69,8 @@ def _allowed_globals() -> dict[tuple[str, str], Any]:
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         table[(module, "_reconstruct")] = multiarray._reconstruct
         table[(module, "scalar")] = multiarray.scalar
+    for module in ("numpy.core.numeric", "numpy._core.numeric"):  # protocol 5 rebuilds arrays from a buffer
+        table[(module, "_frombuffer")] = numeric._frombuffer
     return table
 
 
