@@ -380,8 +380,11 @@ def load_yaml(path, where: str | None = None) -> Any:
     except _DuplicateKey as exc:
         raise SchemaError(f"{where}: line {exc.line}: key {exc.key!r} appears twice in one mapping (first on "
                           f"line {exc.first}); YAML would silently keep the last") from None
-    except yaml.YAMLError as exc:
-        raise SchemaError(f"{where}: not valid YAML ({exc})") from None
+    except yaml.YAMLError as exc:  # a Python tag (!!python/...) is one too: safe loading refuses it
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+        raise SchemaError(f"{where}: not valid YAML{at} ({problem})") from None
     except InputFileError as exc:
         if "not UTF-8" in str(exc):
             raise SchemaError(f"{where}: not UTF-8 text") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from biomatrix_plugin.errors import BioMatrixError, ConfigError, InputFileError
-from biomatrix_plugin.io import BadLine, file_sha256, iter_lines, open_text  # noqa: F401 - build.py imports file_sha256
+from biomatrix_plugin.io import BadLine, iter_lines, open_text
 
 
 class RecordRejected(BioMatrixError, ValueError):

@@ -35,7 +35,6 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from biomatrix_plugin.errors import ConfigError
-from biomatrix_plugin.io import open_text
 from biomatrix_plugin.protein3d.tokenizer_base import (
     EncodeRequest,
     StructureTokenizer,
@@ -173,18 +172,14 @@ class GCPVQVAEConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "GCPVQVAEConfig":
-        """Read a configuration file: safe YAML only (no Python tags), a mapping of the known keys."""
-        import yaml
+        """Read a configuration file: safe YAML only (no Python tags, no duplicated key), a mapping of the
+        known keys; read through the project's one YAML reader (schema.load_yaml)."""
+        from biomatrix_plugin.schema import SchemaError, load_yaml
 
-        with open_text(path) as handle:
-            try:
-                config = yaml.safe_load(handle)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = f" at line {mark.line + 1}" if mark is not None else ""
-                problem = getattr(exc, "problem", None) or exc
-                raise GCPVQVAEUnavailable(f"{path}: not valid safe YAML{where} ({problem}); "
-                                          f"the configuration is plain keys and values ({SEE_SETUP})") from None
+        try:
+            config = load_yaml(path)
+        except SchemaError as exc:
+            raise GCPVQVAEUnavailable(f"{exc}; the configuration is plain keys and values ({SEE_SETUP})") from None
         return cls.from_mapping({} if config is None else config, source=str(path))
 
 
@@ -276,14 +271,13 @@ class GCPVQVAETokenizer(StructureTokenizer):
         return self._checked
 
     def _model_max_length(self) -> int:
-        import yaml
+        from biomatrix_plugin.schema import SchemaError, load_yaml
 
         path = self.config.model_dir / "config_vqvae.yaml"
         try:
-            with open_text(path) as handle:
-                model_cfg = yaml.safe_load(handle) or {}
+            model_cfg = load_yaml(path) or {}
             return int(model_cfg["model"]["max_length"])
-        except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        except (KeyError, TypeError, ValueError, SchemaError) as exc:
             raise GCPVQVAEUnavailable(
                 f"{path}: no model.max_length; set max_length in the configuration"
             ) from exc

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from biomatrix_plugin.corpus.build import BuildConfigError, BuildInterrupted, build_card
-from biomatrix_plugin.corpus.records import file_sha256
 from biomatrix_plugin.corpus.registry import load_card
+from biomatrix_plugin.io import file_sha256
 from conftest import corpus_fixture_card
 
 CARDS = Path(__file__).resolve().parent / "cards"
@@ -150,7 +150,7 @@ def test_a_changed_side_table_refuses_to_resume_without_force(tmp_path):
 
     import yaml
 
-    from biomatrix_plugin.corpus.records import file_sha256
+    from biomatrix_plugin.io import file_sha256
 
     data = tmp_path / "data"
     data.mkdir()

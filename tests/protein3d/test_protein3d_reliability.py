@@ -281,13 +281,13 @@ def test_compare_on_unreadable_files_prints_one_error_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, needle", [
     (None, "no such file"),
-    ("!!python/object/apply:os.system ['echo unsafe']\n", "not valid safe YAML"),
+    ("!!python/object/apply:os.system ['echo unsafe']\n", "not valid YAML"),
     ("- repo_dir\n- model_dir\n", "expected a mapping"),
     ("repo_dir: /x\nmodel: /y\n", "unknown key(s) model"),
     ("batch_size: 0\n", "batch_size must be an integer >= 1"),
     ("chunk_size: many\n", "chunk_size must be an integer >= 1"),
     ("mixed_precision: fp8\n", "mixed_precision must be one of auto, no, bf16, fp16"),
-    ("repo_dir: [unclosed\n", "not valid safe YAML at line 2"),
+    ("repo_dir: [unclosed\n", "not valid YAML at line 2"),
 ])
 def test_decode_config_missing_or_unsafe_is_one_error_line(tmp_path, capsys, content, needle):
     table = tmp_path / "vq.csv"
