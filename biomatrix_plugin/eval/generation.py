@@ -189,17 +189,23 @@ class VLLMBackend:
                             **llm_kwargs)
 
     def generate(self, prompts: Sequence[Messages], config: DecodingConfig) -> list[Generation]:
-        params = self._vllm.SamplingParams(
-            n=config.n,
-            temperature=config.temperature if config.do_sample else 0.0,
-            top_p=config.top_p if config.do_sample else 1.0,
-            max_tokens=config.max_new_tokens,
-            seed=config.seed,
-            skip_special_tokens=False,
-            stop=list(QWEN_END_MARKERS),
-        )
+        def params(seed):
+            return self._vllm.SamplingParams(
+                n=config.n,
+                temperature=config.temperature if config.do_sample else 0.0,
+                top_p=config.top_p if config.do_sample else 1.0,
+                max_tokens=config.max_new_tokens,
+                seed=seed,
+                skip_special_tokens=False,
+                stop=list(QWEN_END_MARKERS),
+            )
+
         texts = [chat_prompt(self.tokenizer, m) for m in prompts]
-        results = self.llm.generate(texts, params)
+        if config.do_sample and config.seed is not None:
+            # one seed per request: vLLM gives two requests with one prompt and one seed the same sample
+            results = self.llm.generate(texts, [params(config.seed + i) for i in range(len(texts))])
+        else:
+            results = self.llm.generate(texts, params(config.seed))
         return [Generation([clean_output(o.text) for o in r.outputs]) for r in results]
 
 

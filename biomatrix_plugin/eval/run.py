@@ -42,7 +42,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -241,10 +241,27 @@ def model_identity(model_dir: Path) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def prompt_key(messages: list[dict], config: DecodingConfig, model_id: str, backend: str) -> str:
-    blob = json.dumps({"v": CACHE_VERSION, "messages": messages, "decoding": asdict(config), "model": model_id,
-                       "backend": backend}, sort_keys=True, ensure_ascii=False)
+def prompt_key(messages: list[dict], config: DecodingConfig, model_id: str, backend: str,
+               draw: Any = None) -> str:
+    """The cache key of one generation. ``draw`` (the test row's id) is given when sampling: rows that
+    repeat one prompt (an unconditional generation task asks the same thing 10,000 times) are independent
+    samples, not one cached answer; greedy rows with one prompt share their (identical) generation."""
+    payload = {"v": CACHE_VERSION, "messages": messages, "decoding": asdict(config), "model": model_id,
+               "backend": backend}
+    if draw is not None:
+        payload["draw"] = draw
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def batch_config(config: DecodingConfig, first_key: str) -> DecodingConfig:
+    """The decoding config of one backend call: when sampling, its seed is derived from the task's seed and
+    the batch's first key, so batches that hold the same prompts draw different samples, and a resumed run
+    (whose batches start elsewhere) does not replay the streams of the cached ones."""
+    if not config.do_sample or config.seed is None:
+        return config
+    derived = int(hashlib.sha256(f"{config.seed}:{first_key}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+    return replace(config, seed=derived)
 
 
 def shard_of(key: str, n_shards: int) -> int:
@@ -332,7 +349,7 @@ def generate_missing(item: Item, cache: GenerationCache, config: DecodingConfig,
     with cache.writer() as fh:
         for at in range(0, len(todo), opts.chunk):
             batch = todo[at:at + opts.chunk]
-            outs = backend.generate([messages[k] for k in batch], config)
+            outs = backend.generate([messages[k] for k in batch], batch_config(config, batch[0]))
             if len(outs) != len(batch):
                 raise RuntimeError(f"backend returned {len(outs)} generations for {len(batch)} prompts")
             cache.append(fh, ({"key": k, "texts": list(g.texts), "task": item.task.id, "variant": item.variant,
@@ -462,7 +479,8 @@ def run_eval(tasks: Sequence[Task], opts: RunOptions,
     for item in items:
         config = decoding_config(item.task)
         item.rows = read_rows(item.test_path, opts.limit)
-        item.keys = [prompt_key(row_messages(r), config, model_id, opts.backend) for r in item.rows]
+        item.keys = [prompt_key(row_messages(r), config, model_id, opts.backend,
+                                draw=r.get("id") if config.do_sample else None) for r in item.rows]
         cache = GenerationCache(opts.out_dir / CACHE_DIR / item.task.id / item.variant, opts.shard).load()
         prepared.append((item, config, cache))
     if opts.merge:

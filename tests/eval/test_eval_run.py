@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from biomatrix_plugin.cli import main
 from biomatrix_plugin.eval.generation import Generation
@@ -354,3 +355,54 @@ def test_eval_run_end_to_end_with_the_tiny_model(tiny_extended_model, tmp_path, 
                                  ("smolinstruct_esol", "smiles", "1.24")):
         line = next(ln for ln in report.splitlines() if ln.startswith(f"| {task} | {variant} |"))
         assert f"| {paper} |" in line
+
+
+class Counting:
+    """A sampling backend: every prompt gets a new text; records the seed of each call."""
+
+    def __init__(self):
+        self.seeds, self.prompts = [], 0
+
+    def generate(self, prompts, config):
+        self.seeds.append(config.seed)
+        out = []
+        for _ in prompts:
+            self.prompts += 1
+            out.append(Generation([f"<|mol_smi_start|>{'C' * self.prompts}<|mol_smi_end|>"]))
+        return out
+
+
+@pytest.mark.parametrize("mode", ["sample", "greedy"])
+def test_repeated_prompts_are_independent_samples_only_when_sampling(model, tmp_path, mode):
+    """An unconditional generation task repeats one prompt; sampled rows are separate draws (their own cache
+    entries, a different seed per backend call), greedy rows share their one generation."""
+    tasks_dir = tmp_path / "tasks" / "molecule_1d"
+    tasks_dir.mkdir(parents=True)
+    shipped = TaskRegistry().root / "molecule_1d"
+    shutil.copy(shipped / "_smolinstruct.yaml", tasks_dir)
+    data = yaml.safe_load((shipped / "smolinstruct_molgen.yaml").read_text())
+    data["eval"]["decoding"] = ({"mode": "sample", "temperature": 1.0, "max_new_tokens": 8} if mode == "sample"
+                                else {"mode": "greedy", "max_new_tokens": 8})
+    (tasks_dir / "smolinstruct_molgen.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    task = TaskRegistry(tasks_dir.parent).get("smolinstruct_molgen")
+    assert task["eval"]["decoding"]["mode"] == mode
+    data = tmp_path / "data" / "smolinstruct_molgen" / "smiles"
+    data.mkdir(parents=True)
+    rows = [{"id": i, "prompt": "Generate a molecule.", "instruction": "Generate a molecule.", "input": "",
+             "references": ["CCO"], "answer": "x"} for i in range(5)]
+    (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    backend = Counting()
+    opts = RunOptions(model=model, data_dir=tmp_path / "data", out_dir=tmp_path / "out", backend="oracle",
+                      variants=("smiles",), batch_size=2)
+    summary = run_eval([task], opts, backend_factory=lambda: backend)[0]
+    if mode == "sample":
+        assert backend.prompts == summary["generated"] == 5
+        assert len(backend.seeds) == 3 and len(set(backend.seeds)) == 3
+        uniqueness = next(json.loads(x) for x in (tmp_path / "out" / "smolinstruct_molgen" / "smiles" /
+                                                  "results.jsonl").read_text().splitlines()
+                          if json.loads(x)["metric"] == "validity")
+        assert uniqueness["n_items"] == 5
+    else:
+        assert backend.prompts == summary["generated"] == 1 and backend.seeds == [0]
+    again = run_eval([task], opts, backend_factory=lambda: pytest.fail("everything is cached"))[0]
+    assert again["generated"] == 0
