@@ -196,40 +196,41 @@ METRIC_TABLE: tuple[MetricSpec, ...] = (
                definition="fraction whose IUPAC name equals the reference after stripping, ';'-separated parts "
                           "compared as sorted sets (SMolInstruct string rule)"),
     # molecule_design.py
-    MetricSpec("edit_sr", "molecule_design:edit_sr", "molecules", unit="fraction",
+    MetricSpec("edit_sr", "molecule_design:edit_sr", "molecules", reference="first", unit="fraction",
                options=NOTATION,
                definition="S2-Bench MolEdit success rate: valid output whose added/removed group count changed by "
                           "exactly +1/-1"),
-    MetricSpec("edit_wsr", "molecule_design:edit_wsr", "molecules", unit="fraction",
+    MetricSpec("edit_wsr", "molecule_design:edit_wsr", "molecules", reference="first", unit="fraction",
                options=NOTATION,
                definition="S2-Bench MolEdit weighted success: SR x mean Morgan(2048) similarity of valid outputs to "
                           "the input"),
-    MetricSpec("custom_sr", "molecule_design:custom_sr", "molecules", unit="fraction",
+    MetricSpec("custom_sr", "molecule_design:custom_sr", "molecules", reference="first", unit="fraction",
                options=CUSTOM_OPTIONS,
                definition="S2-Bench MolCustom success rate: valid output with every requested atom/bond/group count "
                           "(unlisted atoms and groups = 0, as TOMG-Bench)"),
-    MetricSpec("custom_wsr", "molecule_design:custom_wsr", "molecules", unit="fraction", needs_train=True,
+    MetricSpec("custom_wsr", "molecule_design:custom_wsr", "molecules", reference="first", unit="fraction",
+               needs_train=True,
                options=CUSTOM_OPTIONS,
                definition="S2-Bench MolCustom weighted success: SR x mean novelty (1 - max Tanimoto to --train, e.g. "
                           "ZINC-250K)"),
-    MetricSpec("opt_sr", "molecule_design:opt_sr", "molecules", unit="fraction",
+    MetricSpec("opt_sr", "molecule_design:opt_sr", "molecules", reference="first", unit="fraction",
                options=NOTATION,
                definition="S2-Bench MolOpt success rate: valid output whose property (logP, MR, QED, ...) moved in "
                           "the asked direction"),
-    MetricSpec("opt_wsr", "molecule_design:opt_wsr", "molecules", unit="fraction",
+    MetricSpec("opt_wsr", "molecule_design:opt_wsr", "molecules", reference="first", unit="fraction",
                options=NOTATION,
                definition="S2-Bench MolOpt weighted success: SR x mean Morgan(2048) similarity of valid outputs to "
                           "the input"),
-    MetricSpec("correct_loose", "molecule_design:correct_loose", "molecules", unit="fraction",
+    MetricSpec("correct_loose", "molecule_design:correct_loose", "molecules", reference="first", unit="fraction",
                options=NOTATION,
                definition="MolOpt-Instructions loose criterion: every requested property moved in its direction "
                           "(oracles: RDKit or registered)"),
-    MetricSpec("correct_strict", "molecule_design:correct_strict", "molecules", unit="fraction",
+    MetricSpec("correct_strict", "molecule_design:correct_strict", "molecules", reference="first", unit="fraction",
                options=CORRECT_STRICT_OPTIONS,
                definition="MolOpt-Instructions strict criterion as DrugAssist's evaluation: every property moved by "
                           "more than its threshold (QED, BBBP, hERG 0.1; acceptors, donors 1), saturated properties "
                           "excepted; solubility's change inside (0.5, 1.5)"),
-    MetricSpec("property_mae", "molecule_design:property_mae", "molecules", higher_is_better=False,
+    MetricSpec("property_mae", "molecule_design:property_mae", "molecules", reference="first", higher_is_better=False,
                options=PROPERTY_MAE_OPTIONS,
                definition="mean |oracle(generated molecule) - target| over valid outputs (QM9 conditional protocol; "
                           "predictor injected)"),
@@ -281,17 +282,17 @@ METRIC_TABLE: tuple[MetricSpec, ...] = (
                definition="mean METEOR (nltk; exact, Porter-stem and WordNet-synonym matches; needs local WordNet "
                           "3.0)"),
     # scalar.py
-    MetricSpec("rmse", "scalar:rmse", "scalar", higher_is_better=False,
+    MetricSpec("rmse", "scalar:rmse", "scalar", reference="first", higher_is_better=False,
                options=NUMERIC_OPTIONS,
                definition="root mean squared error over parseable numeric predictions (unparseable counted, not "
                           "scored)"),
-    MetricSpec("mae", "scalar:mae", "scalar", higher_is_better=False,
+    MetricSpec("mae", "scalar:mae", "scalar", reference="first", higher_is_better=False,
                options=NUMERIC_OPTIONS,
                definition="mean absolute error over parseable numeric predictions (unparseable counted, not scored)"),
-    MetricSpec("pearson", "scalar:pearson", "scalar",
+    MetricSpec("pearson", "scalar:pearson", "scalar", reference="first",
                options=NUMERIC_OPTIONS,
                definition="Pearson correlation between parseable predictions and references (scipy)"),
-    MetricSpec("spearman", "scalar:spearman", "scalar",
+    MetricSpec("spearman", "scalar:spearman", "scalar", reference="first",
                options=NUMERIC_OPTIONS,
                definition="Spearman rank correlation between parseable predictions and references (scipy)"),
     MetricSpec("accuracy", "scalar:accuracy", "scalar", unit="fraction",

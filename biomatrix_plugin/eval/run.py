@@ -26,7 +26,8 @@ file; ``--merge`` generates nothing and scores the union of every cache file of 
 names what is missing). The results are written whole (io.atomic_write) only after scoring.
 
 Scoring: every test row counts (the benchmark's denominator), each against every gold of its input (the
-build pools them into ``references``); numeric metrics take the row's first gold. Paired metrics read the
+build pools them into ``references``); metrics whose spec says ``reference="first"`` (numbers,
+the side information of a design metric) take the row's first gold. Paired metrics read the
 first sample; set metrics every sample.
 """
 
@@ -58,8 +59,6 @@ CACHE_SUFFIX = ".cache"
 RESULTS_FILE = "results.jsonl"
 PREDICTIONS_FILE = "predictions.jsonl.gz"
 CACHE_VERSION = 1
-# metrics whose reference item is one number (scalar._numeric_pairs): they get the row's first gold
-SINGLE_REFERENCE = frozenset({"rmse", "mae", "pearson", "spearman"})
 # small files that decide what a model generates (weights are fingerprinted by head and tail, see below)
 IDENTITY_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                   "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "vocab.json", "merges.txt")
@@ -378,7 +377,7 @@ def _first(refs: list) -> Any:
 def _metric_inputs(spec, name: str, answers: list, all_answers: list, rows: list[dict]):
     """(predictions, references) in the shape the metric's kind takes."""
     if spec.inputs == "paired":
-        refs = [_first(r["references"]) if name in SINGLE_REFERENCE else r["references"] for r in rows]
+        refs = [_first(r["references"]) if spec.reference == "first" else r["references"] for r in rows]
         return answers, refs
     if spec.inputs == "set":
         return all_answers, None

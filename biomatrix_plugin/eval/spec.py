@@ -73,6 +73,10 @@ class MetricSpec:
     unit: Unit = "raw"
     higher_is_better: bool = True
     needs_train: bool = False
+    # paired metrics: "all" = each prediction against every gold of its input (SMolInstruct's several answers),
+    # "first" = one reference item per row (a number, or the structured side information a design metric needs:
+    # source molecule, requested property and direction, ...)
+    reference: str = "all"
     options: dict[str, OptionSpec] = field(default_factory=dict)
     report_as: dict[str, dict[str, Any]] = field(default_factory=dict)
 

@@ -129,8 +129,6 @@ def test_learned_properties_are_not_computed_with_the_reason(built):
     assert result.status == "not_computed" and "register_property" in result.reason
 
 
-@pytest.mark.xfail(strict=True, reason="eval run passes correct_loose/correct_strict the list of golds; they take "
-                                       "one reference object (run.py SINGLE_REFERENCE needs these metrics: lead)")
 def test_eval_run_scores_gold_answers_and_report_lists_the_paper(built, tmp_path):
     from biomatrix_plugin.eval.generation import Generation
     from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
