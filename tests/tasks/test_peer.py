@@ -165,6 +165,6 @@ def test_tiny_model_scores_ppi_and_affinity_end_to_end(built, tiny_extended_mode
 
     out = tmp_path / "eval"
     assert main(["eval", "run", "peer_yeast_ppi", "--model", str(tiny_extended_model), "--data", str(built),
-                 "--out", str(out), "--limit", "2", "--max-new-tokens", "4", "--backend", "hf"]) == 0
+                 "--out", str(out), "--limit", "2", "--backend", "hf", "--device", "cpu"]) == 0
     lines = [json.loads(x) for x in (out / "peer_yeast_ppi" / "default" / "results.jsonl").read_text().splitlines()]
     assert {r["metric"] for r in lines} == {"accuracy"} and all(r["n_items"] == 2 for r in lines)
