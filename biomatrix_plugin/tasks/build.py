@@ -39,11 +39,12 @@ from biomatrix_plugin.corpus.records import FORMATS, RecordRejected
 from biomatrix_plugin.corpus.registry import Card
 from biomatrix_plugin.errors import ConfigError, InputFileError
 from biomatrix_plugin.io import atomic_output, atomic_write, iter_lines
-from biomatrix_plugin.tasks.converters import CONVERTERS, Context, PrepareContext
+from biomatrix_plugin.tasks.converters import CONVERTERS, Context, OtherSubtask, PrepareContext
 from biomatrix_plugin.tasks.render import PROMPT_SAMPLING, RenderSpec, choose_prompt, render
 from biomatrix_plugin.tasks.spec import Task
 
 BUILDER_NAME = f"{__name__}:TASK_BUILDER"
+ROUTED = "_routed"  # the engine instance of a record that belongs to another sub-task (converters.OtherSubtask)
 DEFAULT_SHARDS = 8
 MANIFEST_VERSION = 1
 
@@ -90,7 +91,11 @@ def build_task_record(fields: Mapping[str, Any], rng: random.Random, params: Map
     """One raw record -> one engine instance per (example, variant); RecordRejected names the reason."""
     p = _prepare(params)
     out = []
-    for example in p.convert(fields, p.ctx):
+    try:
+        examples = p.convert(fields, p.ctx)
+    except OtherSubtask as exc:  # a row of a sibling task in a shared file: counted as routed, written nowhere
+        return [{"text": str(exc) or "another sub-task's row", "variant": ROUTED}]
+    for example in examples:
         index = choose_prompt(p.spec, rng, p.split, p.prompt_sampling)
         for variant in p.variants:
             row = render(p.spec, example, variant, index, p.split, p.vocabulary)
@@ -359,9 +364,11 @@ def _part_lines(engine_dir: Path, manifest: dict):
             yield from fh
 
 
-def _write_train(paths: dict[str, Path], engine_dir: Path, manifests: list[dict]) -> dict[str, int]:
-    """The engine's lines, in raw-split and shard order, each to its variant's file (all committed or none)."""
+def _write_train(paths: dict[str, Path], engine_dir: Path, manifests: list[dict]) -> tuple[dict[str, int], int]:
+    """The engine's lines, in raw-split and shard order, each to its variant's file (all committed or none);
+    returns the rows per variant and the number of records routed to another sub-task."""
     counts = dict.fromkeys(paths, 0)
+    routed = 0
     with contextlib.ExitStack() as stack:
         files = {}
         for variant, path in paths.items():
@@ -370,17 +377,25 @@ def _write_train(paths: dict[str, Path], engine_dir: Path, manifests: list[dict]
         for manifest in manifests:
             for line in _part_lines(engine_dir, manifest):
                 instance = json.loads(line)
+                if instance["variant"] == ROUTED:
+                    routed += 1
+                    continue
                 files[instance["variant"]].write(instance["text"] + "\n")
                 counts[instance["variant"]] += 1
-    return counts
+    return counts, routed
 
 
-def _write_test(paths: dict[str, Path], engine_dir: Path, manifests: list[dict]) -> dict[str, dict]:
-    """Every test row, each with the golds of all rows sharing its input (and target)."""
+def _write_test(paths: dict[str, Path], engine_dir: Path, manifests: list[dict]) -> tuple[dict[str, dict], int]:
+    """Every test row, each with the golds of all rows sharing its input (and target); returns the stats
+    per variant and the number of records routed to another sub-task."""
     rows: dict[str, list[dict]] = {v: [] for v in paths}
+    routed = 0
     for manifest in manifests:
         for line in _part_lines(engine_dir, manifest):
             instance = json.loads(line)
+            if instance["variant"] == ROUTED:
+                routed += 1
+                continue
             rows[instance["variant"]].append(json.loads(instance["text"]))
     stats = {}
     for variant, items in rows.items():
@@ -405,7 +420,7 @@ def _write_test(paths: dict[str, Path], engine_dir: Path, manifests: list[dict])
                 fh.write(json.dumps(out, ensure_ascii=False) + "\n")
         stats[variant] = {"rows": len(items), "distinct_inputs": len(golds),
                           "inputs_with_several_golds": sum(len(g) > 1 for g in golds.values())}
-    return stats
+    return stats, routed
 
 
 def _merge_rejects(task_dir: Path, engine_dir: Path, runs: list[tuple[str, str, dict]]) -> int:
@@ -432,11 +447,13 @@ def finalize(task: Task, opts: BuildOptions, runs: list[tuple[str, str, dict]], 
     for split, _, manifest in runs:
         by_split.setdefault(split, []).append(manifest)
     counts: dict[str, Any] = {}
-    train = _write_train({v: task_dir / v / "train.jsonl" for v in variants}, engine_dir, by_split["train"])
+    routed: dict[str, int] = {}
+    train, routed["train"] = _write_train({v: task_dir / v / "train.jsonl" for v in variants}, engine_dir,
+                                          by_split["train"])
     counts["train"] = {v: {"rows": n} for v, n in train.items()}
     if "test" in by_split:
-        counts["test"] = _write_test({v: task_dir / v / "test.jsonl" for v in variants}, engine_dir,
-                                     by_split["test"])
+        counts["test"], routed["test"] = _write_test({v: task_dir / v / "test.jsonl" for v in variants},
+                                                     engine_dir, by_split["test"])
     n_rejects = _merge_rejects(task_dir, engine_dir, runs)
     manifest = {
         "version": MANIFEST_VERSION,
@@ -447,8 +464,11 @@ def finalize(task: Task, opts: BuildOptions, runs: list[tuple[str, str, dict]], 
         "prompt_sampling_test": opts.prompt_sampling,
         "selfies_vocabulary": opts.selfies_vocabulary,
         "limit": opts.limit,
+        # read = converted + routed (rows of a sibling sub-task in a shared file) + rejected
         "records": {split: {"read": sum(m["totals"]["records"] for m in ms),
-                            "converted": sum(m["totals"]["records"] - m["totals"]["rejected"] for m in ms),
+                            "converted": sum(m["totals"]["records"] - m["totals"]["rejected"] for m in ms)
+                            - routed.get(split, 0),
+                            "routed": routed.get(split, 0),
                             "rejected": sum(m["totals"]["rejected"] for m in ms)}
                     for split, ms in by_split.items()},
         "rows": counts,

@@ -149,7 +149,8 @@ def _print_counts(m: dict) -> None:
     for split, rec in m["records"].items():
         rows = m["rows"].get(split, {})
         per_variant = ", ".join(f"{v} {r['rows']:,}" for v, r in rows.items())
-        print(f"{m['task']} {split}: {rec['read']:,} records read, {rec['converted']:,} converted, "
+        routed = f"{rec['routed']:,} of sibling sub-tasks, " if rec.get("routed") else ""
+        print(f"{m['task']} {split}: {rec['read']:,} records read, {rec['converted']:,} converted, {routed}"
               f"{rec['rejected']:,} rejected; rows {per_variant} (Table 31: {_fmt_size(m['table31'].get(split))})")
 
 

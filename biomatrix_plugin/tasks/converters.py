@@ -98,6 +98,13 @@ def field(row: Mapping[str, Any], name: str, where: str | None = None) -> Any:
     return row[name]
 
 
+class OtherSubtask(Exception):
+    """Raised by a converter for a row that belongs to another sub-task or split of a shared file (MolOpt's
+    one train.json and OpenMolIns' train.csv hold all their sub-tasks; MoleculeQA's files hold four categories;
+    QM9's one SDF holds every split of its permutation). It is not bad data: the build counts it as
+    ``routed`` (per split, in the manifest and the printed counts) instead of filing a reject."""
+
+
 class ConverterRegistryError(ConfigError):
     """Two source modules define one converter name, or a module's CONVERTERS is not a name -> spec table."""
 

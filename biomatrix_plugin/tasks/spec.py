@@ -197,7 +197,7 @@ EVAL = S.Spec(fields={
 PAPER = S.Spec(fields={
     "table": S.Int(min=1),
     "benchmark": S.Str(nonempty=True),
-    "unit": S.Enum(choices=("percent", "fraction")),
+    "unit": S.Enum(choices=("percent", "fraction", "raw")),  # raw: printed as computed (errors, MAEs)
     "results": S.MapOf(values=S.MapOf(values=S.Float())),  # variant -> metric -> value as printed
 }, required=("table", "unit", "results"))
 

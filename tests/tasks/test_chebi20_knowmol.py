@@ -65,7 +65,7 @@ def test_doubled_backslash_is_undone_before_canonicalisation():
 def test_counts_and_rejects(built):
     out, manifests = built
     for task in ("chebi20_molcap", "chebi20_molgen"):
-        assert manifests[task]["records"]["train"] == {"read": 6, "converted": 3, "rejected": 3}
+        assert manifests[task]["records"]["train"] == {"read": 6, "converted": 3, "routed": 0, "rejected": 3}
         assert manifests[task]["rows"]["test"]["smiles"]["rows"] == 3
     reasons = (out / "chebi20_molgen" / "rejects.jsonl").read_text()
     for why in ("is not a PubChem CID", "RDKit cannot parse", "description: empty"):

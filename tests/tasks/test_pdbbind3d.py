@@ -44,8 +44,9 @@ def test_rejects_name_the_complex_and_the_reason(built):
         "vq_indices.csv",
         "8nol: no complex folder under v2020-other-PL, refined-set"]
     manifest = json.loads((built / TASK / "manifest.json").read_text())
-    assert manifest["records"]["train"] == {"read": 6, "converted": 3, "rejected": 3}  # train + val split files
-    assert manifest["records"]["test"] == {"read": 2, "converted": 2, "rejected": 0}
+    # train + val split files
+    assert manifest["records"]["train"] == {"read": 6, "converted": 3, "routed": 0, "rejected": 3}
+    assert manifest["records"]["test"] == {"read": 2, "converted": 2, "routed": 0, "rejected": 0}
     assert manifest["table31"] == {"train": 18013, "test": 359}
 
 

@@ -56,7 +56,7 @@ def test_rejects_name_their_reason_and_counts_sit_next_to_table31(built, task_id
     task = TaskRegistry().get(task_id)
     assert manifest["table31"] == dict(task["sizes"])
     assert manifest["records"]["train"]["rejected"] == len(reasons)
-    assert manifest["records"]["test"] == {"read": 2, "converted": 2, "rejected": 0}
+    assert manifest["records"]["test"] == {"read": 2, "converted": 2, "routed": 0, "rejected": 0}
     assert {i["file"].split("/")[-2] for i in manifest["inputs"]} <= {f"{p}.lmdb" for p in (
         "BindingDB_Kd_train", "BindingDB_Kd_holdout_test", "pdbind_train", "pdbind_test", "yeast_ppi_train",
         "yeast_ppi_test", "human_ppi_train", "human_ppi_test", "ppi_affinity_train", "ppi_affinity_test")}

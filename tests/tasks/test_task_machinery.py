@@ -96,7 +96,7 @@ def test_a_multi_field_task_builds_with_prepare_and_json_array(tmp_path, raw, pa
     task = TaskRegistry(_task(tmp_path)).get("pair_task")
     out = tmp_path / "out"
     manifest = build_task(task, BuildOptions(raw_root=raw, out_dir=out, progress=False, shards=1))
-    assert manifest["records"]["train"] == {"read": 4, "converted": 2, "rejected": 2}
+    assert manifest["records"]["train"] == {"read": 4, "converted": 2, "routed": 0, "rejected": 2}
     rejects = [json.loads(x)["reason"] for x in (out / "pair_task" / "rejects.jsonl").read_text().splitlines()]
     assert any("protein" in r and "'1'" in r for r in rejects), rejects
     assert any("array element is a list" in r for r in rejects), rejects

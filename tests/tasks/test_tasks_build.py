@@ -51,7 +51,7 @@ def test_resume_after_kill_is_byte_identical(raw, tmp_path):
     assert not (killed / TASK / "smiles" / "train.jsonl").exists()  # nothing finished is left half-written
     manifest = build_task(task, _opts(raw, killed))
     assert _digest(killed) == _digest(clean)
-    assert manifest["records"]["train"] == {"read": 40, "converted": 30, "rejected": 10}
+    assert manifest["records"]["train"] == {"read": 40, "converted": 30, "routed": 0, "rejected": 10}
     assert manifest["rows"]["train"]["selfies"]["rows"] == 30
 
 

@@ -41,8 +41,8 @@ def _rows(path: Path) -> list[dict]:
 
 def test_counts_and_rejects(built):
     manifest = json.loads((built / TASK / "manifest.json").read_text())
-    assert manifest["records"]["train"] == {"read": 7, "converted": 3, "rejected": 4}
-    assert manifest["records"]["test"] == {"read": 4, "converted": 3, "rejected": 1}
+    assert manifest["records"]["train"] == {"read": 7, "converted": 3, "routed": 0, "rejected": 4}
+    assert manifest["records"]["test"] == {"read": 4, "converted": 3, "routed": 0, "rejected": 1}
     assert manifest["table31"] == {"train": 40008, "test": 5007}
     reasons = {s: [r["reason"] for r in _rows(built / TASK / "rejects.jsonl") if r["split"] == s]
                for s in ("train", "test")}

@@ -22,7 +22,7 @@ from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.errors import InputFileError
 from biomatrix_plugin.io import open_text
 from biomatrix_plugin.tasks import entities
-from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, PrepareContext, field
+from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, OtherSubtask, PrepareContext, field
 
 LETTERS = ("A", "B", "C", "D")
 CATEGORIES = ("Structure", "Source", "Property", "Usage")
@@ -113,7 +113,7 @@ def convert_moleculeqa(row: Mapping[str, Any], ctx: Context) -> list[Example]:
     category = _row_category(row, ctx)
     wanted = ctx.options["category"]
     if category != wanted:
-        raise RecordRejected(f"category {category}, not this task's {wanted}")
+        raise OtherSubtask(f"category {category}, not this task's {wanted}")
     question = field(row, "question")
     if not isinstance(question, str) or not question.strip():
         raise RecordRejected("question: empty")

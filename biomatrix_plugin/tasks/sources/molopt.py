@@ -4,7 +4,7 @@ output`` whose sub-task (which property, which direction) is only stated in the 
 One converter reads every row of a file and keeps the rows of the task's ``subtask`` (``qed+``, ...,
 ``qed+bbbp+``, or ``others``: every determined goal that is none of the eight evaluated ones). A row whose
 property or direction cannot be read from the instruction, whose molecules cannot be found, or that belongs
-to another sub-task is a reject with the reason (the last ones say which sub-task took the row).
+to another sub-task is routed (converters.OtherSubtask: counted in the manifest, not a reject).
 
 The molecules sit untagged in free text: the source molecule in ``input`` when it is filled, else in the
 instruction; the optimised molecule in ``output`` (alone, or inside a sentence). A molecule inside text is
@@ -26,7 +26,7 @@ from typing import Any, Mapping
 from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.tasks import entities
-from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, field
+from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, OtherSubtask, field
 
 # ---------------------------------------------------------------- the goal stated in an instruction
 
@@ -207,7 +207,7 @@ def convert_molopt(row: Mapping[str, Any], ctx: Context) -> list[Example]:
     found = subtask_of(goal)
     wanted = ctx.options["subtask"]
     if found != wanted:
-        raise RecordRejected(f"sub-task {found} (goal: {goal_text(goal)}), not this task's {wanted}")
+        raise OtherSubtask(f"sub-task {found} (goal: {goal_text(goal)}), not this task's {wanted}")
     given = row.get("input")
     if given is not None and not isinstance(given, str):
         raise RecordRejected(f"input: expected text, got {type(given).__name__}")

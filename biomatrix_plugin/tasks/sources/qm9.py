@@ -43,7 +43,7 @@ from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.errors import ConfigError, InputFileError
 from biomatrix_plugin.io import file_sha256, open_text, quiet_rdkit
-from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, PrepareContext
+from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, OtherSubtask, PrepareContext
 from biomatrix_plugin.tasks.entities import Mol3D
 
 HARTREE_TO_MEV = 27211.386246  # PyG / NExT-Mol HAR2EV = 27.211386246, x 1000
@@ -288,12 +288,12 @@ def convert_qm9(row: Mapping[str, Any], ctx: Context) -> list[Example]:
         raise RecordRejected(f"name: {mol_id} is beyond the {prepared['records']} records prepare() counted")
     own = SPLIT_NAMES[which[split_id]]
     if own != ctx.split:
-        raise RecordRejected(f"split: {mol_id} is in NExT-Mol's {own} split, not {ctx.split}")
+        raise OtherSubtask(f"split: {mol_id} is in NExT-Mol's {own} split, not {ctx.split}")
     if own == "train" and option(options, "train_half") == "second" and not second[split_id]:
-        raise RecordRejected(f"split: {mol_id} is in the first train half (the property classifier's)")
+        raise OtherSubtask(f"split: {mol_id} is in the first train half (the property classifier's)")
     test_rows = option(options, "test_rows")
     if own == "test" and test_rows is not None and rank[split_id] >= test_rows:
-        raise RecordRejected(f"split: {mol_id} is test molecule {rank[split_id] + 1}, beyond the {test_rows} "
+        raise OtherSubtask(f"split: {mol_id} is test molecule {rank[split_id] + 1}, beyond the {test_rows} "
                              "evaluated")
     mol = read_molecule(molblock, mol_id)
     struct_sfi = encode(mol, mol_id)

@@ -41,7 +41,7 @@ from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.errors import ConfigError
 from biomatrix_plugin.modalities.serialization import wrap_smiles
 from biomatrix_plugin.tasks import entities
-from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, PrepareContext, field
+from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, OtherSubtask, PrepareContext, field
 
 SUBTASKS = ("AddComponent", "DelComponent", "SubComponent", "AtomNum", "BondNum", "FunctionalGroup",
             "LogP", "MR", "QED")
@@ -294,7 +294,7 @@ def convert_s2bench(row: Mapping[str, Any], ctx: Context) -> list[Example]:
     if not _is_test(ctx):
         got = _text(row, "SubTask")
         if got != subtask:
-            raise RecordRejected(f"SubTask {got!r}: another sub-task's row (this task reads {subtask!r})")
+            raise OtherSubtask(f"SubTask {got!r}: another sub-task's row (this task reads {subtask!r})")
     return [_FAMILIES[FAMILY[subtask]](row, ctx, _text(row, "Instruction"))]
 
 
