@@ -36,7 +36,10 @@ def protein_sequence(item: Any) -> str | None:
     ``<|prot_aa_start|><A M>...``; None for anything else.
 
     Lowercase text is not read as a sequence: a model answer such as "I cannot design this protein" is
-    prose, not the residues I, C, A, N, ... (and lowercase 'mkv' is no design either)."""
+    prose, not the residues I, C, A, N, ... (and lowercase 'mkv' is no design either). A mapping's
+    ``"sequence"`` is read (an inverse-folding reference is ``{"sequence", "ca"}``)."""
+    if isinstance(item, dict):
+        item = item.get("sequence")
     if not isinstance(item, str):
         return None
     text = item.strip()

@@ -309,21 +309,21 @@ METRIC_TABLE: tuple[MetricSpec, ...] = (
                options=SET_OPTIONS,
                definition="mean per-sample F1 of predicted label set vs reference set (empty prediction = 0)"),
     # proteins.py
-    MetricSpec("aar", "proteins:aar", "proteins", unit="fraction",
+    MetricSpec("aar", "proteins:aar", "proteins", reference="first", unit="fraction",
                options=AAR_OPTIONS,
                definition="amino-acid recovery: per-protein fraction of positions equal to the native residue, "
                           "averaged; length mismatch or unparsable = invalid"),
-    MetricSpec("tm_score", "proteins:tm_score_metric", "proteins",
+    MetricSpec("tm_score", "proteins:tm_score_metric", "proteins", reference="first",
                options=ALIGN,
                definition="TM-score of predicted vs reference CA trace, normalised by reference length (TM-align via "
                           "tmtools, or residue-matched)"),
-    MetricSpec("rmsd", "proteins:rmsd", "proteins", higher_is_better=False,
+    MetricSpec("rmsd", "proteins:rmsd", "proteins", reference="first", higher_is_better=False,
                definition="Kabsch-superposed CA RMSD (Angstrom) of length-matched predictions; mismatched length = "
                           "invalid"),
-    MetricSpec("sctm", "proteins:sctm", "proteins",
+    MetricSpec("sctm", "proteins:sctm", "proteins", reference="first",
                definition="self-consistency TM-score: TM-score of the folded generated sequence vs the "
                           "reference/generated backbone (needs an injected folding model)"),
-    MetricSpec("scrmsd", "proteins:scrmsd", "proteins", higher_is_better=False,
+    MetricSpec("scrmsd", "proteins:scrmsd", "proteins", reference="first", higher_is_better=False,
                definition="self-consistency RMSD: CA RMSD of the folded generated sequence vs the backbone (needs an "
                           "injected folding model)"),
     MetricSpec("plddt", "proteins:plddt", "proteins", inputs="set",

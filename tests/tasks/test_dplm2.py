@@ -20,7 +20,6 @@ from biomatrix_plugin.eval.readout import ReadoutSpec, read_out
 from biomatrix_plugin.eval.registry import compute
 from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
 from biomatrix_plugin.eval.run import RunOptions, run_eval
-from biomatrix_plugin.eval.spec import EvalInputError
 from biomatrix_plugin.modalities.serialization import unwrap
 from biomatrix_plugin.protein3d.backbone import extract_chains
 from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
@@ -207,10 +206,6 @@ def model(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, raises=EvalInputError, reason=(
-    "eval run passes a paired metric the row's list of golds; proteins.tm_score/rmsd/aar/sctm take one "
-    "reference item (a CA trace / {'ca'} mapping, a sequence). Needs run.py to give these metrics the first gold "
-    "(as SINGLE_REFERENCE does for rmse) and aar to read a mapping's 'sequence'. Remove this mark then."))
 def test_eval_run_scores_folding_and_report_lists_it_next_to_the_paper(built, decoder, model, tmp_path):
     registry = TaskRegistry()
     tasks = [registry.get("pdb_folding"), registry.get("pdb_inverse_folding")]
