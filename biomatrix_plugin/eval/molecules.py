@@ -47,6 +47,8 @@ def molecule_text(item: Any) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(item, str):
         return None, None
+    if "M  END" in item:  # a MOL block (a decoded 3D answer, eval.readout_mol3d): read with its conformer;
+        return item, "molblock"  # not stripped: its first line is the (often empty) title line
     text = item.strip()
     if "<|" in text:
         from biomatrix_plugin.modalities.serialization import unwrap
@@ -85,6 +87,11 @@ def _mol_or_reason(item: Any, notation: str) -> tuple[Any, str | None]:
     if not text:
         return None, "empty"
     kind = hint or notation
+    if kind == "molblock":
+        from rdkit import Chem
+
+        mol = Chem.MolFromMolBlock(text, removeHs=False)
+        return (mol, None) if mol is not None and mol.GetNumAtoms() else (None, "not parsable")
     if kind == "auto" and _SELFIES_ONLY.match(text):
         # bracket-only strings are valid in both notations ([Na+] is SMILES, [C][O] SELFIES): SELFIES
         # first, as a model's SELFIES output is the common case, then SMILES when it does not decode

@@ -164,3 +164,20 @@ def test_formula_parsing_and_match():
 def test_iupac_match_string_rule():
     r = compute("iupac_match", [" ethanol ", "propan-2-ol", "b; a", ""], ["ethanol", "propan-1-ol", "a;b", "x"])
     assert r.value == pytest.approx(2 / 4) and r.n_invalid == 1
+
+
+def test_a_mol_block_is_read_with_its_conformer():
+    """A decoded 3D answer (eval.readout_mol3d gives a MOL block): to_mol keeps its hydrogens and coordinates,
+    so the 2D metrics and a 3D property oracle score the generated geometry; a broken block is not parsable."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from biomatrix_plugin.eval.molecules import mol_or_reason, to_mol
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    block = Chem.MolToMolBlock(mol)
+    read = to_mol(block)
+    assert read.GetNumAtoms() == 9 and read.GetNumConformers() == 1
+    assert read.GetConformer().GetPositions().tolist() == mol.GetConformer().GetPositions().round(4).tolist()
+    assert mol_or_reason(block.replace("V2000", "V9999"))[1] == "not parsable"

@@ -282,8 +282,6 @@ def test_eval_run_scores_the_gold_structures_and_the_report_lists_the_paper(buil
     assert "0.897" in line
 
 
-@pytest.mark.xfail(strict=True, reason="property_mae reads predictions with molecules.to_mol, which does not read "
-                                       "the MOL block read_mol3d returns yet (asked of the lead)")
 def test_property_mae_is_zero_for_the_gold_structures_with_an_exact_oracle(built, model, tmp_path):
     from rdkit import Chem
 
