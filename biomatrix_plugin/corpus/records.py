@@ -411,6 +411,8 @@ FORMATS: dict[str, Format] = {
     "types": Format(_types_lines, _named("biomatrix_plugin.corpus.complexes:parse_types_line")),
     "structure": Format(_structure_file, lambda raw, options: {"path": os.path.abspath(raw)}),
     "json_array": Format(_json_array_items, _json_object),
+    # OPI: .json arrays for train, .jsonl lines for test, one task reading both (told apart by content)
+    "json_records": Format(_named_reader("biomatrix_plugin.corpus.json_records:iter_json_records"), _json_object),
     # PEER's LMDB splits: the path names the environment's data.mdb; records are the pickled dicts under
     # "0".."n-1", unpickled by a restricted unpickler (plain types and numpy arrays only)
     "lmdb": Format(_named_reader("biomatrix_plugin.corpus.lmdb_records:iter_lmdb"), _json_object),

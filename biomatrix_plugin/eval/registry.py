@@ -299,13 +299,13 @@ METRIC_TABLE: tuple[MetricSpec, ...] = (
                options=ACCURACY_OPTIONS,
                definition="fraction of predictions equal to the reference label (whitespace/case/final '.' "
                           "normalised); empty = wrong"),
-    MetricSpec("set_precision", "scalar:set_precision", "scalar", unit="fraction",
+    MetricSpec("set_precision", "scalar:set_precision", "scalar", reference="first", unit="fraction",
                options=SET_OPTIONS,
                definition="mean per-sample precision of predicted label set vs reference set (OPI EC/GO/keywords)"),
-    MetricSpec("set_recall", "scalar:set_recall", "scalar", unit="fraction",
+    MetricSpec("set_recall", "scalar:set_recall", "scalar", reference="first", unit="fraction",
                options=SET_OPTIONS,
                definition="mean per-sample recall of predicted label set vs reference set"),
-    MetricSpec("set_f1", "scalar:set_f1", "scalar", unit="fraction",
+    MetricSpec("set_f1", "scalar:set_f1", "scalar", reference="first", unit="fraction",
                options=SET_OPTIONS,
                definition="mean per-sample F1 of predicted label set vs reference set (empty prediction = 0)"),
     # proteins.py

@@ -1,32 +1,14 @@
-"""Shared by the OPI / Mol-Instructions / MegaScience tests: the ``json_records`` input format registered the
-way records.FORMATS registers its lazy readers (until the lead adds it there), an oracle backend, row I/O."""
+"""Shared by the OPI / Mol-Instructions / MegaScience tests: an oracle backend, row I/O, task lookup."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
-from biomatrix_plugin.corpus.records import FORMATS, Format, _json_object, _named_reader
 from biomatrix_plugin.eval.generation import Generation
 from biomatrix_plugin.tasks.registry import TaskRegistry
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-JSON_RECORDS = Format(_named_reader("biomatrix_plugin.corpus.json_records:iter_json_records"), _json_object)
-
-
-@pytest.fixture(scope="module")
-def json_records_format():
-    """records.FORMATS["json_records"] for the module (kept when the lead has registered it already)."""
-    added = "json_records" not in FORMATS
-    if added:
-        FORMATS["json_records"] = JSON_RECORDS
-    yield
-    if added:
-        FORMATS.pop("json_records", None)
-
-
 def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 

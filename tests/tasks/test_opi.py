@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _opi_family import FIXTURES, Oracle, json_records_format, model_dir, results, rows, tasks  # noqa: F401
+from _opi_family import FIXTURES, Oracle, model_dir, results, rows, tasks
 
 from biomatrix_plugin.cli import main
 from biomatrix_plugin.corpus.json_records import container, iter_json_records
@@ -19,8 +19,6 @@ from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
 from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
-
-pytestmark = pytest.mark.usefixtures("json_records_format")  # until records.FORMATS has it (see _opi_family)
 
 OPI_IDS = sorted(t for t in TaskRegistry().ids() if t.startswith("opi_"))
 SET_TASKS = [t for t in OPI_IDS if t.startswith(("opi_ec", "opi_go", "opi_keywords", "opi_g"))]
@@ -50,7 +48,7 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, json_records_format) -> Path:
+def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("opi_built")
     build_tasks(tasks(*OPI_IDS), BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
     return out
@@ -103,7 +101,7 @@ def test_fold_test_file_is_separated_by_the_tape_holdouts(built):
     assert answers == ["12", "0"]  # the class index as written
 
 
-def test_fold_without_holdout_files_is_one_error_naming_them(tmp_path, json_records_format):
+def test_fold_without_holdout_files_is_one_error_naming_them(tmp_path):
     raw = tmp_path / "raw"
     source = FIXTURES / "opi" / "OPI_DATA" / "SU" / "Fold_type"
     for path in source.rglob("*.json*"):
@@ -146,13 +144,6 @@ def test_json_records_reads_arrays_and_lines(tmp_path):
     assert got[0] == {"input": "MK"} and isinstance(got[1], BadRecord) and got[2] == {"input": "AA"}
 
 
-# eval run hands a set metric the row's list of golds and scalar.label_set reads a list as the labels
-# themselves, so a multi-label gold "a; b" becomes the single label "a; b" (lead: SINGLE_REFERENCE in
-# eval/run.py should include the set_* metrics, or label_set should split each listed gold on sep)
-MULTI_LABEL_REFERENCES = pytest.mark.xfail(
-    strict=True, reason="eval/run.py passes references lists to set_* metrics; a multi-label gold is one label")
-
-
 @pytest.fixture(scope="module")
 def oracle_eval(built, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("opi_eval")
@@ -181,7 +172,6 @@ def test_gold_answers_score_perfectly_and_the_report_shows_the_paper(oracle_eval
         assert f"| {task_id} | default |" in text
 
 
-@MULTI_LABEL_REFERENCES
 def test_multi_label_golds_score_perfectly(oracle_eval):
     found = results(oracle_eval)
     for task_id in SET_TASKS:
@@ -189,7 +179,6 @@ def test_multi_label_golds_score_perfectly(oracle_eval):
             assert found[(task_id, metric)]["value"] == pytest.approx(1.0), (task_id, metric)
 
 
-@MULTI_LABEL_REFERENCES
 def test_a_wrong_label_set_scores_partially(built, tmp_path):
     out = tmp_path / "eval"
 
