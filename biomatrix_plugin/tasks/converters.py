@@ -87,6 +87,9 @@ class ConverterSpec:
     options: S.Kind
     summary: str
     prepare: Callable[[PrepareContext], Mapping[str, Any]] | None = None
+    # True when one raw file holds every split and the converter routes each row to its own (a row field, a
+    # seeded permutation) raising OtherSubtask elsewhere: then source.path may omit {split}
+    routes_splits: bool = False
 
 
 def field(row: Mapping[str, Any], name: str, where: str | None = None) -> Any:

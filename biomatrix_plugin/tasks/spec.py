@@ -72,8 +72,6 @@ def _template_rule(allowed: tuple[str, ...]):
 
 def _path_rule(value) -> str | None:
     paths = [value] if isinstance(value, str) else value
-    if not all("{split}" in p for p in paths):
-        return "must contain {split} (it stands for the raw split's name, e.g. raw/{split}/task.jsonl)"
     if any(p.startswith("/") for p in paths):
         return "must be relative to the raw-data root (--raw)"
     return None
@@ -399,6 +397,14 @@ def parse_task(path: Path, converters: Mapping[str, Any] | None = None) -> Task:
         else:
             problems += S.validate(data["source"].get("options", {}), converters[name].options, where,
                                    "source.options")
+            paths = data["source"]["path"]
+            if not converters[name].routes_splits and not all(
+                    "{split}" in p for p in ([paths] if isinstance(paths, str) else paths)):
+                # without {split} every split would read the same rows: only a converter that routes rows
+                # to their split (a row field, a seeded permutation) may share one file between splits
+                problems.append(f"{where}: source.path: must contain {{split}} (it stands for the raw split's "
+                                f"name, e.g. raw/{{split}}/task.jsonl); converter {name!r} does not route rows "
+                                f"of one file to their splits")
     if problems:
         raise TaskFileError(problems)
     return Task(task_id, path, data)

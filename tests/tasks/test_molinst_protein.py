@@ -18,10 +18,10 @@ from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.sources.molinst_protein import unfence
 
 IDS = ("molinst_catalytic_activity", "molinst_domain_motif", "molinst_general_function", "molinst_protein_function")
-TRAIN_REJECTS = ["metadata.split is 'test'"] * 2 + ["invalid character(s) '1'", "metadata.split is 'test'",
-                                                    "metadata.split: missing", "metadata.task is 'protein_design'"]
-TEST_REJECTS = ["metadata.split is 'train'"] * 4 + ["unbalanced ``` fence", "metadata.split: missing",
-                                                    "metadata.task is 'protein_design'"]
+# the other split's rows of the one file are routed (counted in the manifest), not rejects
+TRAIN_REJECTS = ["invalid character(s) '1'", "metadata.split: missing", "metadata.task is 'protein_design'"]
+TEST_REJECTS = ["unbalanced ``` fence", "metadata.split: missing", "metadata.task is 'protein_design'"]
+ROUTED = {"train": 3, "test": 4}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,7 @@ def test_split_from_metadata_and_rejects_with_reasons(built, task_id):
         assert len(reasons) == len(wanted), reasons
         for want in set(wanted):
             assert sum(want in r for r in reasons) == wanted.count(want), (want, reasons)
+    assert {s: manifest["records"][s]["routed"] for s in ROUTED} == ROUTED
     # one file, read for both splits: every row is kept by exactly one split or rejected for a reason
     assert {i["file"] for i in manifest["inputs"]} == {
         f"mol_instructions/Protein-oriented_Instructions/{task_id.removeprefix('molinst_')}.json"}

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.tasks import entities
-from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, field
+from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, OtherSubtask, field
 from biomatrix_plugin.tasks.sources._free_text import free_text
 
 TASKS = ("catalytic_activity", "domain_motif", "protein_function", "general_function")
@@ -49,8 +49,8 @@ def convert_molinst_protein(row: Mapping[str, Any], ctx: Context) -> list[Exampl
     if not isinstance(split, str) or not split.strip():
         raise RecordRejected("metadata.split: missing (Mol-Instructions marks each row train or test)")
     if split.strip() != ctx.split:
-        raise RecordRejected(f"metadata.split is {split.strip()!r}: the row belongs to that split, not to "
-                             f"raw split {ctx.split!r}")
+        raise OtherSubtask(f"metadata.split is {split.strip()!r}: the row belongs to that split, not to "
+                           f"raw split {ctx.split!r}")
     protein = entities.read("protein", unfence(field(row, "input"), "input"), "input")
     answer = free_text(field(row, "output"), "output")
     # the grouping key of repeated test inputs: the sequence with the published question, so two questions
@@ -65,5 +65,6 @@ OPTIONS = S.Spec(fields={"task": S.Enum(choices=TASKS)}, required=("task",),
 CONVERTERS: dict[str, ConverterSpec] = {
     "molinst_protein": ConverterSpec(
         convert_molinst_protein, "json_array", OPTIONS,
-        "Mol-Instructions Protein-oriented_Instructions/<task>.json (split from metadata.split)"),
+        "Mol-Instructions Protein-oriented_Instructions/<task>.json (split from metadata.split)",
+        routes_splits=True),
 }

@@ -311,5 +311,5 @@ CONVERTERS: dict[str, ConverterSpec] = {
         convert_qm9, "sdf", OPTIONS,
         "QM9-2014 raw/gdb9.sdf (+ gdb9.sdf.csv, uncharacterized.txt), NExT-Mol's seed-0 split, MolStrucTok "
         "joint-token answers; unconditional or conditioned on one property",
-        prepare=prepare_qm9),
+        prepare=prepare_qm9, routes_splits=True),
 }
