@@ -77,12 +77,35 @@ def load_paper(path: str | Path | None = None) -> dict[tuple[str, str, str], dic
     data = load_yaml(path)  # invalid YAML in a --paper file is one error line, not a traceback
     out = {}
     for entry in data.get("tasks", []):
+        why_not = entry.get("not_computed") or {}
         for variant, metrics in entry["results"].items():
             for metric, value in metrics.items():
                 out[(entry["task"], variant, metric)] = {
                     "value": float(value), "unit": entry.get("unit", "raw"), "table": entry.get("table"),
-                    "benchmark": entry.get("benchmark", ""),
+                    "benchmark": entry.get("benchmark", ""), "not_computed": why_not.get(metric),
                 }
+    return out
+
+
+def load_aggregates(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """The paper file's aggregate entries (``aggregate: {of, metric, weight}``: MoleculeQA's Total)."""
+    path = Path(path) if path else default_paper_file()
+    if not path.exists():
+        return []
+    return [dict(entry["aggregate"], task=entry["task"]) for entry in load_yaml(path).get("tasks", [])
+            if entry.get("aggregate")]
+
+
+def aggregate_results(results: list[dict[str, Any]], aggregates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One result row per aggregate and variant its members have, from the members' results (a member
+    missing or not computed makes the aggregate "not computed" with the reason, see eval.aggregates)."""
+    from biomatrix_plugin.eval.aggregates import aggregate
+
+    out = []
+    for agg in aggregates:
+        if not any(r.get("task") in agg["of"] and r.get("metric") == agg["metric"] for r in results):
+            continue  # none of its members was run: nothing to aggregate, not a failure
+        out += aggregate(results, agg["of"], agg["task"], agg["metric"], agg.get("weight", "n_items"))
     return out
 
 
@@ -352,7 +375,8 @@ def build_rows(results: list[dict], paper: dict, all_paper_rows: bool = False,
         for (task, variant, metric), ref in sorted(paper.items()):
             if (task, variant, metric) not in seen:
                 rows.append(Row(task, variant, metric, None, ref["value"], None, None, "not computed",
-                                NO_PRODUCER.get(metric, "no result in the results directory"),
+                                ref.get("not_computed") or NO_PRODUCER.get(metric, "no result in the results "
+                                                                                   "directory"),
                                 _spec_field(metric, "higher_is_better", True)))
     return rows
 
@@ -468,7 +492,9 @@ def write_report(results_dir: str | Path, paper_file: str | Path | None = None,
                  all_paper_rows: bool = False, tasks_dir: str | Path | None = None) -> tuple[Path, Path]:
     """``results_dir``/report.md and report.png; ``tasks_dir``: the task suite (default task folder if None)."""
     root = Path(results_dir)
-    rows = build_rows(load_results(root), load_paper(paper_file), all_paper_rows, TaskSuite(tasks_dir))
+    results = load_results(root)
+    results += aggregate_results(results, load_aggregates(paper_file))
+    rows = build_rows(results, load_paper(paper_file), all_paper_rows, TaskSuite(tasks_dir))
     md, png = root / "report.md", root / "report.png"
     render_png(rows, png)
     atomic_write(md, render_markdown(rows, png.name))

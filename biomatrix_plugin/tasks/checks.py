@@ -87,6 +87,29 @@ def sample_rows(task: Task, split: str = "train") -> Iterable[tuple[str, int, di
             yield variant, index, render(spec, example, variant, index, split)
 
 
+def check_shared_train(tasks: Iterable[Task]) -> list[str]:
+    """``splits.train_shared_with`` names a task that reads the same train files (same path, same raw
+    train splits) and does not itself defer to another (one owner per train file)."""
+    by_id = {t.id: t for t in tasks}
+    problems = []
+    for task in by_id.values():
+        owner_id = task["splits"].get("train_shared_with")
+        if owner_id is None:
+            continue
+        where = f"task file {task.path}: splits.train_shared_with"
+        owner = by_id.get(owner_id)
+        if owner is None or owner_id == task.id:
+            problems.append(f"{where}: {owner_id!r} is not another task of the suite")
+            continue
+        mine = [task.source_patterns(s) for s in task.raw_splits["train"]]
+        theirs = [owner.source_patterns(s) for s in owner.raw_splits["train"]]
+        if mine != theirs:
+            problems.append(f"{where}: {owner_id} reads other train files ({theirs} vs {mine})")
+        if owner["splits"].get("train_shared_with"):
+            problems.append(f"{where}: {owner_id} defers its train split too; name the task that owns the file")
+    return problems
+
+
 def check_prompts(tasks: Iterable[Task], tokenizer, max_tokens: int = 2048) -> list[str]:
     """Every template of every variant renders, its prompt + answer fits ``max_tokens``, and tokenizing the
     row keeps every modality control token as one token and decodes back to the same text."""
@@ -113,12 +136,16 @@ def check_prompts(tasks: Iterable[Task], tokenizer, max_tokens: int = 2048) -> l
 
 
 def check_paper(tasks: Iterable[Task], published: Mapping[str, Any]) -> list[str]:
-    """The task files' ``paper`` blocks against paper_results.yaml's entries (one copy until eval generates
-    that file from the task files)."""
+    """The task files' ``paper`` blocks against paper_results.yaml's entries: that file is generated from
+    them (``biomatrix tasks recipes``), so a difference means it was not regenerated (or was edited)."""
     by_task = {entry["task"]: entry for entry in published.get("tasks", [])}
     problems = []
     for task in tasks:
-        if "paper" not in task.data or task.id not in by_task:
+        if "paper" not in task.data:
+            continue
+        if task.id not in by_task:
+            problems.append(f"task file {task.path}: paper: no entry in paper_results.yaml; run "
+                            f"`biomatrix tasks recipes`")
             continue
         theirs, ours = by_task[task.id], task["paper"]
         for key in ("table", "unit", "results"):

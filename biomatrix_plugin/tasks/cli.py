@@ -89,6 +89,7 @@ def cmd_check(args) -> int:
 
     tasks = _registry(args).all()  # schema problems of every file, together
     problems = checks.check_metrics(tasks, _metric_lookup())
+    problems += checks.check_shared_train(tasks)
     published = package_data("eval", "cards", "paper_results.yaml")
     if published.is_file():
         problems += checks.check_paper(tasks, load_yaml(published))
@@ -128,7 +129,8 @@ def cmd_recipes(args) -> int:
         raise ConfigError("tasks recipes writes into a source checkout (recipes/, data_registry/); pass --root DIR")
     if not root.is_dir():
         raise ConfigError(f"--root {root}: no such folder")
-    files = recipes.generated_files(_registry(args).all())
+    registry = _registry(args)
+    files = recipes.generated_files(registry.all(), registry.root)
     if args.check:
         problems = [f"{rel}: differs from what the task files give" for rel in recipes.stale_files(root, files)]
         problems += [f"{rel}: no task group produces it any more" for rel in recipes.orphan_variants(root, files)]

@@ -76,6 +76,8 @@ def _entry(task_id: str, paper: Mapping[str, Any], aggregate: Mapping[str, Any] 
         entry["benchmark"] = paper["benchmark"]
     entry["unit"] = paper["unit"]
     entry["results"] = {v: dict(m) for v, m in paper["results"].items()}
+    if paper.get("not_computed"):
+        entry["not_computed"] = dict(paper["not_computed"])
     if aggregate is not None:
         entry["aggregate"] = {"of": list(aggregate["of"]), "metric": aggregate["metric"],
                               "weight": aggregate["weight"]}

@@ -154,7 +154,11 @@ class Mixture:
 
 def _weights(tasks: list[Task], oversample: bool) -> list[tuple[str, float]]:
     out = []
+    ids = {t.id for t in tasks}
     for task in sorted(tasks, key=lambda t: t.id):
+        shared = task["splits"].get("train_shared_with")
+        if shared is not None and shared in ids:
+            continue  # its train rows are the named task's (one file, several test sets): trained once, there
         splits = task["splits"]
         factor = float(splits.get("oversample", 1.0)) if oversample else 1.0
         if oversample and splits.get("cap") is not None:
@@ -238,9 +242,11 @@ def variant_files(tasks: list[Task], data_dir: str = SFT_DATA_DIR) -> dict[str, 
 
 
 
-def generated_files(tasks: list[Task]) -> dict[str, str]:
-    """Relative path (from the checkout root) -> the full text the generator writes there."""
+def generated_files(tasks: list[Task], tasks_root: str | Path | None = None) -> dict[str, str]:
+    """Relative path (from the checkout root) -> the full text the generator writes there; ``tasks_root``
+    (default: the task folder of ``tasks``) holds aggregates.yaml, the paper's aggregate rows."""
     from biomatrix_plugin.tasks.build import dataset_info_entries
+    from biomatrix_plugin.tasks.paper import PAPER_RESULTS, load_aggregates, render_paper_results
 
     out: dict[str, str] = {}
     merged = mixture(tasks, oversample=True)
@@ -273,6 +279,10 @@ def generated_files(tasks: list[Task]) -> dict[str, str]:
     # the same serialisation as tasks.build.update_dataset_info, so a full build rewrites identical bytes
     out[f"{SFT_DATA_DIR}/dataset_info.json"] = json.dumps(dict(sorted(entries.items())), indent=2,
                                                           ensure_ascii=False) + "\n"
+    if tasks_root is None and tasks:
+        tasks_root = tasks[0].path.parent.parent
+    aggregates = load_aggregates(Path(tasks_root), [t.id for t in tasks]) if tasks_root is not None else []
+    out[PAPER_RESULTS] = render_paper_results(tasks, aggregates)
     return out
 
 

@@ -161,6 +161,10 @@ SPLITS = S.Spec(fields={
     "test": S.Str(nonempty=True, nullable=True),  # raw split read into test.jsonl; null for training-only tasks
     "oversample": S.Float(min=0.0, min_open=True, max=100.0),  # factor for the merged model (report §9.1)
     "cap": S.Int(min=1, nullable=True),  # at most this many train rows in the merged model
+    # another task whose train split is this one's (OPI's test sets share one train file): a recipe that trains
+    # on both takes the rows once, from that task
+    "train_shared_with": S.Rule(base=S.Str(nonempty=True),
+                                test=lambda v: None if re.fullmatch(TASK_ID, v) else f"must be a task id ({TASK_ID})"),
 }, required=("train", "test"))
 
 DECODING = S.Spec(fields={
@@ -197,6 +201,8 @@ PAPER = S.Spec(fields={
     "benchmark": S.Str(nonempty=True),
     "unit": S.Enum(choices=("percent", "fraction", "raw")),  # raw: printed as computed (errors, MAEs)
     "results": S.MapOf(values=S.MapOf(values=S.Float())),  # variant -> metric -> value as printed
+    # published metrics no metric of this package computes: name -> why (the report lists them so)
+    "not_computed": S.MapOf(values=S.Str(nonempty=True)),
 }, required=("table", "unit", "results"))
 
 TASK_SCHEMA = S.Spec(fields={
@@ -250,13 +256,21 @@ def _task_rules(t: Mapping) -> list[tuple[str, str]]:
     out += _prompt_placeholder_rules(t)
     if "paper" in t and "eval" in t:
         produced = {m.get("report_as", m["name"]) for m in t["eval"]["metrics"]}
+        not_computed = t["paper"].get("not_computed") or {}
+        published = {name for metrics in t["paper"]["results"].values() for name in metrics}
         for variant, metrics in t["paper"]["results"].items():
             if variant not in t["variants"]:
                 out.append((f"paper.results.{variant}", f"not a variant of this task ({', '.join(t['variants'])})"))
             for name in metrics:
-                if name not in produced:
+                if name not in produced and name not in not_computed:
                     out.append((f"paper.results.{variant}.{name}",
-                                f"no eval metric produces it (metrics: {', '.join(sorted(produced))})"))
+                                f"no eval metric produces it (metrics: {', '.join(sorted(produced))}); list it "
+                                f"under paper.not_computed with the reason if none can"))
+        for name in not_computed:
+            if name in produced:
+                out.append((f"paper.not_computed.{name}", "an eval metric of this task produces it"))
+            elif name not in published:
+                out.append((f"paper.not_computed.{name}", "not a published metric of this task"))
     return out
 
 

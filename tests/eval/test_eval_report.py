@@ -146,3 +146,33 @@ def test_invalid_yaml_in_a_paper_file_is_one_error_line(tmp_path, capsys):
     assert main(["eval", "report", str(tmp_path / "results"), "--paper", str(paper)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {paper}: not valid YAML") and "Traceback" not in err
+
+
+def test_the_moleculeqa_total_is_aggregated_from_its_four_categories(tmp_path):
+    """The generated paper file names MoleculeQA's Total as an aggregate of the four category tasks; the report
+    computes it from their results weighted by question count (Table 15's rule) and puts it beside 73.78."""
+    from biomatrix_plugin.eval.report import write_report
+
+    counts = {"moleculeqa_structure": (0.8336, 3113), "moleculeqa_source": (0.7796, 1343),
+              "moleculeqa_property": (0.4788, 731), "moleculeqa_application": (0.4624, 599)}
+    with (tmp_path / "results.jsonl").open("w") as fh:
+        for task, (value, n) in counts.items():
+            fh.write(json.dumps({"metric": "accuracy", "task": task, "variant": "smiles", "value": value,
+                                 "n_items": n, "n_invalid": 0, "status": "computed"}) + "\n")
+    md, _ = write_report(tmp_path)
+    line = next(ln for ln in md.read_text().splitlines() if ln.startswith("| moleculeqa_total | smiles |"))
+    assert "| 73.78 |" in line and "73.7" in line.split("|")[4]  # ours (the paper's inputs) next to the paper
+    # one category missing: the total is not computed, and says why
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()[:-1]
+    (tmp_path / "results.jsonl").write_text("\n".join(lines) + "\n")
+    md, _ = write_report(tmp_path)
+    line = next(ln for ln in md.read_text().splitlines() if ln.startswith("| moleculeqa_total | smiles |"))
+    assert "not computed" in line and "moleculeqa_application" in line
+
+
+def test_a_published_metric_nothing_computes_shows_the_task_files_reason(tmp_path):
+    from biomatrix_plugin.eval.report import build_rows, load_paper
+
+    rows = build_rows([], load_paper(), all_paper_rows=True)
+    row = next(r for r in rows if (r.task, r.metric) == ("qm9_unconditional", "fcd_3d"))
+    assert row.status == "not computed" and "3D FCD" in row.reason and row.paper == 1.012

@@ -1,5 +1,6 @@
 """Task files: the schema refuses bad files naming the file and the dotted key; every shipped task file is
-valid, its stem is a paper_results.yaml id, its group a Table 30 group, and its paper numbers equal that file's."""
+valid, its group a Table 30 group; the suite covers the report's 80 sub-tasks, and the generated
+paper_results.yaml holds exactly the task files' (and aggregates') paper numbers."""
 
 from __future__ import annotations
 
@@ -38,20 +39,38 @@ def _error(root: Path, task_id: str) -> str:
     return str(info.value)
 
 
-def test_every_shipped_task_file_is_valid():
+# Table 31 rows with a test split but no published result (report: Tables 9-10 are SMolInstruct only)
+UNPUBLISHED = {"chebi20_molcap", "chebi20_molgen", "uspto50k_retrosynthesis"}
+TRAINING_ONLY = {"knowmol_molcap", "knowmol_molgen", "molopt_others", "megascience"}
+
+
+def test_every_shipped_task_file_is_valid_and_the_suite_is_the_reports():
     tasks = TaskRegistry().all()
-    assert len(tasks) == 14
-    assert {t.group for t in tasks} <= set(TABLE30_GROUPS)
+    assert all(t.group in TABLE30_GROUPS or t.group.startswith("vinter_") for t in tasks)
     assert all(len(t.prompts) >= 8 for t in tasks)
+    assert {t.id for t in tasks if t.training_only} == TRAINING_ONLY
+    assert {t.id for t in tasks if not t.training_only and "paper" not in t.data} == UNPUBLISHED
+    published = [t for t in tasks if "paper" in t.data]
+    # report §4.1: 80 sub-tasks have results in Tables 5-29; co-generation is one sub-task there with two
+    # directions (seq->struct, struct->seq), which are two task files here
+    assert len(published) == 81 and {"cogeneration_seq_to_struct", "cogeneration_struct_to_seq"} <= {
+        t.id for t in published}
+    assert {t["paper"]["table"] for t in published} == set(range(5, 30))
 
 
-def test_task_ids_are_paper_results_ids_with_the_same_numbers():
+def test_paper_results_is_generated_from_the_task_files_and_aggregates():
     published = load_yaml(package_data("eval", "cards", "paper_results.yaml"))
     by_id = {e["task"]: e for e in published["tasks"]}
-    for task in TaskRegistry().all():
-        assert task.id in by_id, task.id
+    registry = TaskRegistry()
+    tasks = [t for t in registry.all() if "paper" in t.data]
+    aggregates = load_yaml(DEFAULTS / "aggregates.yaml")["aggregates"]
+    assert set(by_id) == {t.id for t in tasks} | {a["id"] for a in aggregates}
+    for task in tasks:
         assert task["paper"]["results"] == by_id[task.id]["results"], task.id
-        assert task["paper"]["table"] == by_id[task.id]["table"]
+        assert (task["paper"]["table"], task["paper"]["unit"]) == (by_id[task.id]["table"], by_id[task.id]["unit"])
+    total = by_id["moleculeqa_total"]
+    assert total["aggregate"]["of"] == ["moleculeqa_structure", "moleculeqa_source", "moleculeqa_property",
+                                        "moleculeqa_application"]
 
 
 def test_data_registry_tasks_is_the_shipped_folder():
@@ -111,7 +130,6 @@ def test_include_cycle_and_missing_include(tasks_dir):
 
 
 def test_folder_must_match_domain_and_modality(tasks_dir):
-    (tasks_dir / "protein_1d").mkdir()
     shutil.copy(tasks_dir / "molecule_1d" / "_smolinstruct.yaml", tasks_dir / "protein_1d")
     shutil.move(tasks_dir / "molecule_1d" / "smolinstruct_esol.yaml", tasks_dir / "protein_1d")
     assert "move it to molecule_1d/" in _error(tasks_dir, "smolinstruct_esol")
@@ -119,12 +137,16 @@ def test_folder_must_match_domain_and_modality(tasks_dir):
 
 def test_select_by_group_and_unknown_names():
     registry = TaskRegistry()
-    assert len(registry.select("vmix_mol1d")) == 14
+    vmix = registry.select("vmix_mol1d")
+    assert len(vmix) == 41 and all(t["domain"] == "molecule" for t in vmix)
+    assert {t.id for t in vmix} >= {"smolinstruct_hiv", "s2bench_opt_qed", "molopt_herg", "moleculeqa_source",
+                                    "chebi20_molgen", "uspto50k_retrosynthesis"}
+    assert [t.id for t in registry.select("vgen_mol1d_moses")] == ["moses_unconditional"]
     assert [t.id for t in registry.select("smolinstruct_hiv")] == ["smolinstruct_hiv"]
     with pytest.raises(UnknownTaskError, match="did you mean 'smolinstruct_hiv'"):
         registry.get("smolinstruct_hvi")
     with pytest.raises(UnknownTaskError, match="neither a task nor a group"):
-        registry.select("vgen_mol1d_moses")  # a Table 30 group without task files yet
+        registry.select("vgen_mol1d_zinc")
 
 
 def test_registry_is_lazy(tasks_dir):
