@@ -234,6 +234,8 @@ def normalize_protein(sequence: str) -> str:
     seq = "".join(sequence.split()).upper()
     if not seq:
         raise SerializationError("protein sequence '': empty")
+    if _ALL_LETTERS and seq.isascii() and seq.isalpha():
+        return seq  # the common case in one C-level check (a per-residue loop was most of a PEER row's cost)
     bad = sorted({c for c in seq if c not in RESIDUE_LETTERS})
     if bad:
         pos = next(i for i, c in enumerate(seq) if c in bad)
@@ -248,8 +250,14 @@ def wrap_protein(sequence: str) -> str:
     return _wrap("protein", protein_payload(sequence))
 
 
+_ALL_LETTERS = set(RESIDUE_LETTERS) == set("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_RESIDUE_OPEN, _RESIDUE_CLOSE = residue_token("X").split("X")  # "<A ", ">"
+
+
 def protein_payload(sequence: object) -> str:
-    return "".join(residue_token(c) for c in normalize_protein(sequence))
+    # one str.join over the letters (in C) instead of a Python call per residue: "<A M><A K>..."
+    seq = normalize_protein(sequence)
+    return _RESIDUE_OPEN + (_RESIDUE_CLOSE + _RESIDUE_OPEN).join(seq) + _RESIDUE_CLOSE
 
 
 _RESIDUE_TOKEN = re.compile(r"<A ([A-Z])>")
