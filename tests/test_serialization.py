@@ -147,3 +147,14 @@ def test_selfies_from_smiles_uses_the_canonical_form_unless_asked_not_to():
     text = "<|mol_sfi_start|>[C][C][O-1].[Na+1]<|mol_sfi_end|>"
     assert "unknown tokens [Na+1]" in unwrap(text).errors[0].error
     assert unwrap(text, check_vocabulary=False).values("selfies") == ["[C][C][O-1].[Na+1]"]
+
+
+def test_protein_payload_is_one_residue_token_per_letter():
+    from biomatrix_plugin.modalities.serialization import SerializationError, protein_payload
+    from biomatrix_plugin.vocab.tokens import RESIDUE_LETTERS, residue_token
+
+    seq = RESIDUE_LETTERS * 3
+    assert protein_payload(seq.lower()[:5] + " \n" + seq[5:]) == "".join(residue_token(c) for c in seq)
+    for bad in ("MK1V", "MKÄV", "MK-V"):
+        with pytest.raises(SerializationError, match="invalid character"):
+            protein_payload(bad)
