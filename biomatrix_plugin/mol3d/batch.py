@@ -23,7 +23,6 @@ from typing import Callable, Iterable, Iterator
 
 from biomatrix_plugin.errors import InputFileError
 from biomatrix_plugin.io import BadLine, atomic_output, iter_jsonl, iter_lines, open_binary, open_text, quiet_rdkit
-from biomatrix_plugin.io import sdf_blocks as _sdf_blocks
 from biomatrix_plugin.modalities.serialization import DEFAULT_MAX_SMILES_CHARS
 
 _WORKER: dict = {}
@@ -79,7 +78,45 @@ def input_format(path: str | Path) -> str:
 
 def iter_sdf_records(path: str | Path) -> Iterator[str]:
     """Each SDF record's text (molblock + data items); kept for callers of the old name."""
-    return _sdf_blocks(path)
+    return sdf_records(path)
+
+
+def sdf_records(path: str | Path, chunk_chars: int = 1 << 20) -> Iterator[str]:
+    """:func:`biomatrix_plugin.io.sdf_blocks` (records split on lines equal to ``$$$$``, terminator
+    dropped, a trailing unterminated record kept when not blank, non-UTF-8 an error naming the file),
+    read in large chunks: the line-by-line reader costs ~40 us a record, a tenth of MolStrucTok's encode.
+    Lines are split as the text reader splits them (universal newlines, endings kept), by ``io.StringIO``
+    on each chunk; a chunk never ends between a CR and its LF."""
+    import io
+
+    buf: list[str] = []
+    carry = ""
+    with open_text(path) as fh:
+        while True:
+            chunk = fh.read(chunk_chars)
+            while chunk.endswith("\r"):
+                more = fh.read(1)
+                if not more:
+                    break
+                chunk += more
+            if not chunk:
+                break
+            lines = io.StringIO(carry + chunk, newline="").readlines()
+            carry = lines.pop() if not lines[-1].endswith(("\n", "\r")) else ""
+            for line in lines:
+                if line[0] == "$" and line.rstrip("\r\n") == "$$$$":
+                    yield "".join(buf)
+                    buf = []
+                else:
+                    buf.append(line)
+    if carry:
+        if carry == "$$$$":
+            yield "".join(buf)
+            buf = []
+        else:
+            buf.append(carry)
+    if any(part.strip() for part in buf):
+        yield "".join(buf)
 
 
 def iter_mol2_records(path: str | Path) -> Iterator[str]:
@@ -105,7 +142,7 @@ def iter_smiles_records(path: str | Path) -> Iterator[str | BadLine]:
 
 
 def iter_records(path: str | Path, fmt: str) -> Iterator:
-    return {"sdf": _sdf_blocks, "mol2": iter_mol2_records, "smi": iter_smiles_records}[fmt](path)
+    return {"sdf": sdf_records, "mol2": iter_mol2_records, "smi": iter_smiles_records}[fmt](path)
 
 
 def _check_readable(path: str | Path) -> None:

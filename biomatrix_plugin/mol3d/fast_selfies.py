@@ -18,7 +18,11 @@ from selfies.bond_constraints import get_bonding_capacity
 from selfies.constants import ELEMENTS, ORGANIC_SUBSET
 from selfies.grammar_rules import get_selfies_from_index
 
-_TOKEN = re.compile(r"([-=#]?)(\[[^\]]*\]|Br|Cl|[BCNOPSFI]|\(|\)|%\d\d|\d)")
+_TOKEN_TEXT = r"([-=#]?)(\[[^\]]*\]|Br|Cl|[BCNOPSFI]|\(|\)|%[0-9][0-9]|[0-9])"
+_TOKEN = re.compile(_TOKEN_TEXT)
+_WHOLE = re.compile(f"(?:{_TOKEN_TEXT})+")
+_ATOM_CACHE: dict[str, tuple[str, str, int, int]] = {}  # SMILES atom -> _atom(...)
+_MAX_CACHED = 1 << 14
 _BRACKET = re.compile(r"^\[([A-Z][a-z]?)(?:H(\d*))?(?:([+-])(\d*))?\]$")
 _ORDER = {"": 1, "-": 1, "=": 2, "#": 3}
 _BOND_PREFIX = {1: "", 2: "=", 3: "#"}
@@ -48,77 +52,99 @@ def _atom(body: str) -> tuple[str, int, int, int] | None:
 
 def kekule_smiles_to_selfies(smiles: str) -> tuple[list[str], list[bool]] | None:
     """(SELFIES symbols, which symbols are atoms) or None when the fast path does not apply."""
-    pos = 0
+    parsed = kekule_smiles_to_tokens(smiles)
+    return None if parsed is None else parsed[:2]
+
+
+def kekule_smiles_to_tokens(smiles: str) -> tuple[list[str], list[bool], list[int]] | None:
+    """(SELFIES symbols, atom mask, focus) or None when the fast path does not apply.
+
+    ``focus[i]`` is the highest-numbered atom before atom ``i`` (SMILES order = token order) bonded to
+    it, -1 for atom 0: what :func:`biomatrix_plugin.mol3d.geometry.reference_atoms` reads off the
+    adjacency matrix, here taken from the bonds the parser sees (chain bond to the previous atom, ring
+    closures), so the encoder needs no adjacency matrix."""
+    if not _WHOLE.fullmatch(smiles):
+        return None
     atoms: list[str] = []
-    capacity: list[int] = []
-    bond_count: list[int] = []
+    spare: list[int] = []  # bonding capacity left per atom
+    focus: list[int] = []
     # out[a]: [dst, order, is_ring] per outgoing bond, in the order selfies' parser records them;
     # a ring opening holds its slot with None until the closing digit arrives.
     out: list[list] = []
-    prev_stack: list[int | None] = [None]
+    stack: list[int] = []
+    prev = -1
+    chain_start = True  # selfies: a chain (the string, or a branch) must begin with an atom
     ring_open: dict[str, tuple[int, int, str]] = {}
-    for m in _TOKEN.finditer(smiles):
-        if m.start() != pos:
-            return None
-        pos = m.end()
-        bond, body = m.group(1), m.group(2)
+    cache = _ATOM_CACHE
+    for bond, body in _TOKEN.findall(smiles):
         c = body[0]
-        if c == "(":
-            if bond or prev_stack[-1] is None:
-                return None
-            prev_stack.append(prev_stack[-1])
-        elif c == ")":
-            if bond or len(prev_stack) < 2:
-                return None
-            prev_stack.pop()
-        elif c.isdigit() or c == "%":
-            prev = prev_stack[-1]
-            if prev is None:
-                return None
-            if body not in ring_open:
-                out[prev].append(None)
-                ring_open[body] = (prev, len(out[prev]) - 1, bond)
-            else:
-                a, slot, lbond = ring_open.pop(body)
-                if (lbond and bond and lbond != bond) or a == prev:
-                    return None  # selfies rejects mismatched ring-bond symbols
-                order = max(_ORDER[lbond], _ORDER[bond])
-                if any(e is not None and e[0] == prev for e in out[a]):
-                    return None  # ring bond between already-bonded atoms
-                out[a][slot] = [prev, order, True]
-                out[prev].append([a, order, True])
-                bond_count[a] += order
-                bond_count[prev] += order
-        else:
-            parsed = _atom(body)
+        if c >= "A":  # an atom: a letter or '['
+            parsed = cache.get(body)
             if parsed is None:
-                return None
+                parsed = _atom(body)
+                if parsed is None:
+                    return None
+                if len(cache) < _MAX_CACHED:
+                    cache[body] = parsed
             text, element, charge, h_count = parsed
+            # not cached with the atom: the capacity follows selfies' current semantic constraints
+            capacity = get_bonding_capacity(element, charge) - h_count
             idx = len(atoms)
             atoms.append(text)
-            capacity.append(get_bonding_capacity(element, charge) - h_count)
-            bond_count.append(0)
             out.append([])
-            prev = prev_stack[-1]
-            if prev is None:
-                if idx != 0:
+            if prev < 0:
+                if idx != 0 or bond:
                     return None
+                spare.append(capacity)
+                focus.append(-1)
             else:
                 order = _ORDER[bond]
                 out[prev].append([idx, order, False])
-                bond_count[prev] += order
-                bond_count[idx] += order
-            prev_stack[-1] = idx
-    if pos != len(smiles) or not atoms or ring_open or len(prev_stack) != 1:
+                spare[prev] -= order
+                spare.append(capacity - order)
+                focus.append(prev)
+            prev = idx
+            chain_start = False
+        elif c == "(":
+            if bond or chain_start:
+                return None
+            stack.append(prev)
+            chain_start = True
+        elif c == ")":
+            if bond or chain_start or not stack:
+                return None
+            prev = stack.pop()
+        else:  # a ring number
+            if chain_start:
+                return None
+            entry = ring_open.pop(body, None)
+            if entry is None:
+                out[prev].append(None)
+                ring_open[body] = (prev, len(out[prev]) - 1, bond)
+                continue
+            a, slot, lbond = entry
+            if (lbond and bond and lbond != bond) or a == prev:
+                return None  # selfies rejects mismatched ring-bond symbols
+            lo, hi = (a, prev) if a < prev else (prev, a)
+            if any(e is not None and e[0] == hi for e in out[lo]):
+                return None  # ring bond between already-bonded atoms
+            order = max(_ORDER[lbond], _ORDER[bond])
+            out[a][slot] = [prev, order, True]
+            out[prev].append([a, order, True])
+            spare[a] -= order
+            spare[prev] -= order
+            if focus[hi] < lo:
+                focus[hi] = lo
+    if not atoms or ring_open or stack:
         return None
-    if any(n > cap for n, cap in zip(bond_count, capacity)):
+    if min(spare) < 0:
         return None  # let selfies.encoder raise its own constraint error
     symbols: list[str] = []
     mask: list[bool] = []
     _walk(0, None, atoms, out, symbols, mask)
     if len(atoms) != sum(mask):
         return None
-    return symbols, mask
+    return symbols, mask, focus
 
 
 def _walk(root: int, bond_order: int | None, atoms: list[str], out: list[list],
@@ -153,3 +179,51 @@ def _walk(root: int, bond_order: int | None, atoms: list[str], out: list[list],
         if nxt is None:
             break
         curr, order_in = nxt
+
+
+_ANY_TOKEN_TEXT = r"([-=#/\\]?)(\[[^\]]*\]|Br|Cl|[A-Za-z]|\(|\)|%[0-9][0-9]|[0-9])"
+_ANY_TOKEN = re.compile(_ANY_TOKEN_TEXT)
+_ANY_WHOLE = re.compile(f"(?:{_ANY_TOKEN_TEXT})+")
+
+
+def smiles_focus(smiles: str) -> list[int] | None:
+    """Each atom's focus (as :func:`kekule_smiles_to_tokens` gives it) read off a one-fragment SMILES
+    such as ``selfies.decoder`` writes, in the atom order RDKit's SMILES parser gives: the atom before
+    it in its chain, or a later ring-closure partner. None for anything else ('.', unbalanced branches or
+    ring numbers), which the caller reads from the adjacency matrix instead."""
+    if not _ANY_WHOLE.fullmatch(smiles):
+        return None
+    focus: list[int] = []
+    stack: list[int] = []
+    prev = -1
+    ring_open: dict[str, int] = {}
+    for _, body in _ANY_TOKEN.findall(smiles):
+        c = body[0]
+        if c >= "A":
+            if prev < 0 and focus:
+                return None
+            focus.append(prev)
+            prev = len(focus) - 1
+        elif c == "(":
+            if prev < 0:
+                return None
+            stack.append(prev)
+        elif c == ")":
+            if not stack:
+                return None
+            prev = stack.pop()
+        else:
+            if prev < 0:
+                return None
+            a = ring_open.pop(body, None)
+            if a is None:
+                ring_open[body] = prev
+            elif a == prev:
+                return None
+            else:
+                lo, hi = (a, prev) if a < prev else (prev, a)
+                if focus[hi] < lo:
+                    focus[hi] = lo
+    if ring_open or stack or not focus:
+        return None
+    return focus

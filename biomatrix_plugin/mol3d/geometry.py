@@ -26,6 +26,15 @@ def reference_atoms(adjacency: np.ndarray, record: str = "") -> tuple[np.ndarray
 
     c1 of atom i is the focus of its focus; c2 is the focus's c1, except that the focus 1 uses (0, 2).
     Raises when an atom >= 3 has no earlier bonded atom or its focus is atom 0 (no frame exists)."""
+    focus = focus_from_adjacency(adjacency, record)
+    check_focus(focus, record)
+    c1, c2 = batch_frames(focus, np.arange(len(focus)), np.zeros(len(focus), dtype=np.int64))
+    return focus, c1, c2
+
+
+def focus_from_adjacency(adjacency: np.ndarray, record: str = "") -> np.ndarray:
+    """Each atom's focus: 0 for atom 1, 1 for atom 2, for atom i >= 3 the highest-numbered earlier atom
+    bonded to it; -1 for atom 0."""
     n = adjacency.shape[0]
     focus = np.full(n, -1, dtype=np.int64)
     if n > 1:
@@ -41,15 +50,26 @@ def reference_atoms(adjacency: np.ndarray, record: str = "") -> tuple[np.ndarray
             raise Mol3DError(f"{record}atom {i} (token order) has no bonded atom before it; "
                              "the molecule is not one connected fragment")
         focus[3:] = n - 1 - np.argmax(earlier[:, ::-1], axis=1)
-        bad = np.nonzero(focus[3:] == 0)[0]
-        if bad.size:
-            raise Mol3DError(f"{record}atom {int(bad[0]) + 3} (token order) is placed from atom 0, "
-                             "which has no reference frame in MolStrucTok's descriptor rules")
-    c1 = np.where(focus >= 0, focus[np.maximum(focus, 0)], -1)
-    c1[:2] = -1
-    c2 = np.where(focus == 1, 2, c1[np.maximum(focus, 0)])
-    c2[:3] = -1
-    return focus, c1, c2
+    return focus
+
+
+def check_focus(focus, record: str = "") -> None:
+    """Raise unless every atom i >= 3 is placed from an atom other than 0 (``focus`` a sequence)."""
+    bad = np.nonzero(np.asarray(focus[3:]) == 0)[0]
+    if bad.size:
+        raise Mol3DError(f"{record}atom {int(bad[0]) + 3} (token order) is placed from atom 0, "
+                         "which has no reference frame in MolStrucTok's descriptor rules")
+
+
+def batch_frames(focus: np.ndarray, local: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(c1, c2) for concatenated molecules: ``focus`` global indices (any value for local atom 0),
+    ``local`` each atom's index in its molecule, ``offset`` its molecule's first global index. Entries
+    the descriptors do not use (c1 of atoms 0-1, c2 of atoms 0-2) are -1."""
+    safe = np.where(local > 0, focus, 0)
+    c1 = np.where(local >= 2, safe[safe], -1)
+    c2 = np.where(safe - offset == 1, offset + 2, c1[safe])
+    c2[local < 3] = -1
+    return c1, c2
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -38,12 +38,22 @@ def atom_symbol_mask_by_decoder(selfies: str, n_symbols: int) -> list[bool]:
     return [i in atoms for i in range(n_symbols)]
 
 
+_NON_ATOM_TOKEN: dict[str, str] = {}  # '[Branch1]' -> '[Branch1 -1]' (a small fixed set of symbols)
+
+
 def build_struct_sfi(symbols: Sequence[str], mask: Sequence[bool], codes: Sequence[int]) -> str:
     out = []
     it = iter(codes)
     for sym, is_atom in zip(symbols, mask):
-        code = next(it) if is_atom else NON_ATOM_CODE
-        out.append(f"{sym[:-1]} {code}]")
+        if is_atom:
+            out.append(f"{sym[:-1]} {next(it)}]")
+        else:
+            token = _NON_ATOM_TOKEN.get(sym)
+            if token is None:
+                token = f"{sym[:-1]} {NON_ATOM_CODE}]"
+                if len(_NON_ATOM_TOKEN) < 4096:
+                    _NON_ATOM_TOKEN[sym] = token
+            out.append(token)
     return "".join(out)
 
 

@@ -57,11 +57,21 @@ class EMACodebook(nn.Module):
         self.register_buffer("ema_cluster_size", torch.zeros(n_codes))
         self.register_buffer("ema_cluster_sum", torch.zeros(n_codes, dim))
 
-    def nearest(self, z: torch.Tensor) -> torch.Tensor:
-        # Same expansion of the squared distance as the released model, so ties break identically.
+    def nearest(self, z: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+        # Same expansion of the squared distance as the released model, |z|^2 + |w|^2 - 2 z.w, so ties
+        # break identically: addmm adds -2 (z @ w.T) to (|z|^2 + |w|^2) in one pass, and scaling by -2 is
+        # exact, so every distance is bitwise the one the three-step expression gives. Rows go in chunks
+        # whose distance block stays in cache (a row's distances do not depend on the other rows).
         w = self.embedding.weight
-        dist = (z * z).sum(1, keepdim=True) + (w * w).sum(1) - 2 * z @ w.t()
-        return dist.argmin(1)
+        ww = (w * w).sum(1)
+        wt = w.t()
+        if len(z) <= chunk:
+            return torch.addmm((z * z).sum(1, keepdim=True) + ww, z, wt, alpha=-2).argmin(1)
+        out = torch.empty(len(z), dtype=torch.long)
+        for s in range(0, len(z), chunk):
+            zc = z[s:s + chunk]
+            out[s:s + chunk] = torch.addmm((zc * zc).sum(1, keepdim=True) + ww, zc, wt, alpha=-2).argmin(1)
+        return out
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (codes, straight-through quantized z, commitment MSE)."""

@@ -17,8 +17,16 @@ import torch
 
 from biomatrix_plugin.mol3d.checkpoint import require_checkpoint
 from biomatrix_plugin.mol3d.errors import Mol3DError
-from biomatrix_plugin.mol3d.fast_selfies import kekule_smiles_to_selfies
-from biomatrix_plugin.mol3d.geometry import denormalize, generation_descriptors, normalize, reconstruct, reference_atoms
+from biomatrix_plugin.mol3d.fast_selfies import kekule_smiles_to_tokens, smiles_focus
+from biomatrix_plugin.mol3d.geometry import (
+    batch_frames,
+    check_focus,
+    denormalize,
+    focus_from_adjacency,
+    generation_descriptors,
+    normalize,
+    reconstruct,
+)
 from biomatrix_plugin.mol3d.joint_tokens import (
     atom_symbol_mask,
     atom_symbol_mask_by_decoder,
@@ -61,9 +69,7 @@ class _Prepared:
     smiles: str
     order: np.ndarray
     pos: np.ndarray
-    focus: np.ndarray
-    c1: np.ndarray
-    c2: np.ndarray
+    focus: np.ndarray | list[int]  # local; c1/c2 follow from it (batch_frames)
     isotopes: list[str] = field(default_factory=list)
 
 
@@ -71,8 +77,9 @@ def _label(record: str | int | None) -> str:
     return "" if record is None or record == "" else f"record {record}: "
 
 
-def check_3d(mol, record: str | int | None = None, max_atoms: int = DEFAULT_MAX_ATOMS) -> None:
-    """Raise Mol3DError unless ``mol`` is one fragment with a 3D conformer and at most ``max_atoms``."""
+def check_3d(mol, record: str | int | None = None, max_atoms: int = DEFAULT_MAX_ATOMS) -> np.ndarray:
+    """Raise Mol3DError unless ``mol`` is one fragment with a 3D conformer and at most ``max_atoms``;
+    return the conformer's (atoms, 3) positions."""
     from rdkit import Chem
 
     where = _label(record)
@@ -95,6 +102,7 @@ def check_3d(mol, record: str | int | None = None, max_atoms: int = DEFAULT_MAX_
     if n_frags > 1:
         raise Mol3DError(f"{where}{n_frags} disconnected fragments (salt or mixture); "
                          "tokenize one fragment at a time")
+    return pos
 
 
 def _needs_hydrogens(mol) -> bool:
@@ -191,7 +199,7 @@ def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrog
     from rdkit import Chem
 
     where = _label(record)
-    check_3d(mol, record, max_atoms)
+    pos = check_3d(mol, record, max_atoms)
     labels = _isotope_labels(mol)
     if labels and isotopes == "reject":
         raise Mol3DError(f"{where}{_isotope_message(labels)}; rejected (--isotopes reject)")
@@ -200,13 +208,23 @@ def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrog
         if mol.GetNumAtoms() > max_atoms:
             raise Mol3DError(f"{where}{mol.GetNumAtoms()} atoms with hydrogens exceed the limit of "
                              f"{max_atoms}")
+        pos = mol.GetConformer().GetPositions()
     smiles = Chem.MolToSmiles(mol, canonical=True, kekuleSmiles=True, isomericSmiles=False)
     order = np.asarray(json.loads(mol.GetProp("_smilesAtomOutputOrder").replace(",]", "]")),
                        dtype=np.int64)
     n = mol.GetNumAtoms()
-    fast = kekule_smiles_to_selfies(smiles)
+    fast = kekule_smiles_to_tokens(smiles)
+    focus = None
     if fast is not None:
-        symbols, mask = fast
+        symbols, mask, focus = fast
+        if len(focus) != n:
+            raise Mol3DError(f"{where}SELFIES of {smiles} has {len(focus)} atom symbols for {n} atoms")
+        # the parser's bonds are RDKit's bonds in token order; atoms 1 and 2 have fixed foci
+        if n > 1:
+            focus[1] = 0
+        if n > 2:
+            focus[2] = 1
+        check_focus(focus, where)
     else:
         try:
             selfies = sf.encoder(smiles)
@@ -218,13 +236,11 @@ def prepare_mol(mol, record=None, max_atoms: int = DEFAULT_MAX_ATOMS, add_hydrog
         mask = atom_symbol_mask(symbols)
         if sum(mask) != n:
             mask = atom_symbol_mask_by_decoder(selfies, len(symbols))
-    if sum(mask) != n:
-        raise Mol3DError(f"{where}SELFIES of {smiles} has {sum(mask)} atom symbols for {n} atoms")
-    adj = Chem.GetAdjacencyMatrix(mol)[np.ix_(order, order)]
-    focus, c1, c2 = reference_atoms(adj, where)
-    pos = mol.GetConformer().GetPositions()[order]
-    return _Prepared(symbols, mask, smiles, order, pos, focus, c1, c2, labels)
-
+        if sum(mask) != n:
+            raise Mol3DError(f"{where}SELFIES of {smiles} has {sum(mask)} atom symbols for {n} atoms")
+        focus = focus_from_adjacency(Chem.GetAdjacencyMatrix(mol)[np.ix_(order, order)], where)
+        check_focus(focus, where)
+    return _Prepared(symbols, mask, smiles, order, pos[order], focus, labels)
 
 
 def batch_descriptors(prepared: Sequence[_Prepared]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -234,9 +250,8 @@ def batch_descriptors(prepared: Sequence[_Prepared]) -> tuple[np.ndarray, np.nda
     offset = np.repeat(starts, sizes)
     local = np.arange(sizes.sum()) - offset
     pos = np.concatenate([p.pos for p in prepared])
-    focus = np.concatenate([p.focus for p in prepared]) + offset
-    c1 = np.concatenate([p.c1 for p in prepared]) + offset
-    c2 = np.concatenate([p.c2 for p in prepared]) + offset
+    focus = np.fromiter((f for p in prepared for f in p.focus), dtype=np.int64, count=len(local)) + offset
+    c1, c2 = batch_frames(focus, local, offset)
     return generation_descriptors(pos, local, focus, c1, c2), starts, sizes
 
 
@@ -340,7 +355,7 @@ class MolStrucTok:
                 if mol.GetNumAtoms() != len(codes):
                     raise Mol3DError(f"{where}{len(codes)} atom codes but the tokens decode to "
                                      f"{mol.GetNumAtoms()} atoms")
-                refs.append(reference_atoms(Chem.GetAdjacencyMatrix(mol), where))
+                refs.append(_decoded_focus(smiles, mol, where))
             except Mol3DError as exc:
                 if on_error == "raise":
                     raise
@@ -354,9 +369,8 @@ class MolStrucTok:
         sizes = np.array([len(c) for c in code_lists], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         offset = np.repeat(starts, sizes)
-        focus = np.concatenate([r[0] for r in refs]) + offset
-        c1 = np.concatenate([r[1] for r in refs]) + offset
-        c2 = np.concatenate([r[2] for r in refs]) + offset
+        focus = np.fromiter((f for r in refs for f in r), dtype=np.int64, count=len(offset)) + offset
+        c1, c2 = batch_frames(focus, np.arange(len(offset)) - offset, offset)
         with np.errstate(invalid="ignore", divide="ignore"):
             pos = reconstruct(table[np.concatenate(code_lists)], starts, sizes, focus, c1, c2)
         for k, (i, mol) in enumerate(zip(keep, mols)):
@@ -374,15 +388,30 @@ class MolStrucTok:
         return self.decode_many([struct_sfi], mmff=mmff, assign_stereo=assign_stereo)[0]
 
 
+def _decoded_focus(smiles: str, mol, where: str) -> list[int] | np.ndarray:
+    """The foci of a decoded molecule's atoms (RDKit's atom order = the SMILES' order), read off the
+    SMILES when it is one plain fragment, else off RDKit's adjacency matrix; raises like reference_atoms."""
+    from rdkit import Chem
+
+    focus = smiles_focus(smiles)
+    if focus is None or len(focus) != mol.GetNumAtoms():
+        focus = focus_from_adjacency(Chem.GetAdjacencyMatrix(mol), where)
+    else:
+        if len(focus) > 1:
+            focus[1] = 0
+        if len(focus) > 2:
+            focus[2] = 1
+    check_focus(focus, where)
+    return focus
+
+
 def _finish(mol, pos: np.ndarray, mmff: bool, assign_stereo: bool):
     from rdkit import Chem
     from rdkit.Chem import AllChem
-    from rdkit.Geometry import Point3D
 
     conf = Chem.Conformer(mol.GetNumAtoms())
     conf.Set3D(True)
-    for j, (x, y, z) in enumerate(pos.tolist()):
-        conf.SetAtomPosition(j, Point3D(x, y, z))
+    conf.SetPositions(np.ascontiguousarray(pos, dtype=np.float64))
     mol.RemoveAllConformers()
     mol.AddConformer(conf, assignId=True)
     if mmff:
