@@ -34,13 +34,20 @@ class Example:
     answers are pooled, as SMolInstruct's scorer does).
 
     ``input`` is one value (``input.kind``), a mapping field -> value (``input.fields``) or None (kind
-    ``none``); ``raw_input`` is always a string (the grouping key of repeated test inputs)."""
+    ``none``); ``raw_input`` is always a string (the grouping key of repeated test inputs).
+
+    ``reference`` is what a metric scores a prediction against when that is not the answer itself: the
+    structured side information of a design metric (the source molecule, the requested property and
+    direction; the requested counts), a conditioning value, a reference geometry. Entities inside it
+    (molecules, proteins) are written per variant, like the answer. ``output`` None = a test example with
+    no gold answer (a benchmark that only checks constraints): its rows' ``answer`` is empty."""
 
     input: Any  # an entity (entities.Molecule, Protein, ...), str, float, a {field: entity} dict, or None
     output: Any
     raw_input: str
     raw_output: Any
     target: str | None = None
+    reference: Any = None
 
     @property
     def group(self) -> tuple[str, str | None]:

@@ -75,6 +75,17 @@ def answer_text(spec: RenderSpec, value: Any, raw: Any, variant: str, vocabulary
     return template.format(answer=answer, unit=response.get("unit", ""))
 
 
+def materialize(value: Any, variant: str) -> Any:
+    """A converter's reference object with its entities written in the variant's notation (JSON-able)."""
+    if isinstance(value, _WRAPPED):
+        return value.payload(variant)
+    if isinstance(value, dict):
+        return {str(k): materialize(v, variant) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [materialize(v, variant) for v in value]
+    return value
+
+
 def reference(spec: RenderSpec, value: Any, variant: str) -> Any:
     """What a metric compares the read-out prediction with: the molecule in the variant's notation, the
     verbalised label, the number, the text."""
@@ -108,9 +119,13 @@ def render(spec: RenderSpec, example: Example, variant: str, template_index: int
     row: dict[str, Any] = {"instruction": instruction, "input": query}
     if split == "test":
         row["prompt"] = instruction if not query else f"{instruction}\n{query}"
-        row["reference"] = reference(spec, example.output, variant)
-        row["answer"] = answer_text(spec, example.output, example.raw_output, variant, vocabulary)
+        row["reference"] = (materialize(example.reference, variant) if example.reference is not None
+                            else reference(spec, example.output, variant))
+        row["answer"] = ("" if example.output is None
+                         else answer_text(spec, example.output, example.raw_output, variant, vocabulary))
     else:
+        if example.output is None:
+            raise RecordRejected("a training row needs an answer (the converter gave none)")
         row["output"] = answer_text(spec, example.output, example.raw_output, variant, vocabulary)
     row["raw_input"] = example.raw_input
     # always a string: LLaMA-Factory's JSON loader needs one type per column, and SMolInstruct writes a label

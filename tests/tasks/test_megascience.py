@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _opi_family import rows, tasks
 
+from _opi_family import rows, tasks
 from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
 
@@ -57,3 +57,9 @@ def test_rows_and_rejects(built):
     assert manifest["records"]["train"] == \
         {"read": 5, "converted": 2, "routed": 0, "rejected": 3}
     assert not (built / "megascience" / "default" / "test.jsonl").exists()
+
+
+def test_the_committed_fixture_is_rows():
+    """tests/tasks/fixtures/megascience (read by test_every_task_builds) holds exactly ROWS."""
+    committed = Path(__file__).resolve().parent / "fixtures" / "megascience" / "data" / "train-00000-of-00001.parquet"
+    assert pq.read_table(committed).to_pylist() == ROWS

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from _opi_family import FIXTURES, Oracle, model_dir, results, rows, tasks
 
+from _opi_family import FIXTURES, Oracle, model_dir, results, rows, tasks
 from biomatrix_plugin.cli import main
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.eval.run import RunOptions, run_eval

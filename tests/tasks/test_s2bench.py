@@ -134,7 +134,7 @@ def test_test_rows_carry_the_metrics_reference_objects(built):
     add = _rows(built / "s2bench_edit_addcomp" / "selfies" / "test.jsonl")
     assert add[1]["references"] == [{"molecule": "<|mol_smi_start|>CC(C)C<|mol_smi_end|>",
                                      "added_group": "benzene ring"}]
-    assert json.loads(add[1]["answer"]) == add[1]["references"][0]  # JSON, not a Python repr
+    assert add[1]["answer"] == ""  # no gold molecule: the benchmark checks the edit, the reference is its input
     assert "<|mol_sfi_start|>" in add[1]["instruction"]  # the prompt is in the variant's notation
     delete = _rows(built / "s2bench_edit_delcomp" / "smiles" / "test.jsonl")
     assert delete[0]["references"][0]["removed_group"] == "benzene ring"  # benchmark writes benzene_ring

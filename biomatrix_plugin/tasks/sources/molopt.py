@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from typing import Any, Mapping
 
 from biomatrix_plugin import schema as S
@@ -179,22 +177,13 @@ def molecule_in_text(text: str, where: str) -> entities.Molecule:
 
 # ---------------------------------------------------------------- the reference of a test row
 
-@dataclass
-class OptimisedMolecule(entities.Molecule):
-    """The optimised molecule (rendered and wrapped like any molecule) that also knows the source molecule
-    and the goal. Its :meth:`payload` is what the MolOpt metrics score a prediction against (the reference
-    of a test row): ``{"molecule": source, "property": [...], "direction": [...], "output": gold}``, the
-    molecules in the variant's notation (correct_loose / correct_strict read ``molecule``, ``property``
-    and ``direction``; ``output`` is the published answer, kept for reading the predictions)."""
-
-    source: entities.Molecule | None = None
-    goal: Mapping[str, int] = dataclass_field(default_factory=dict)
-
-    def payload(self, notation: str) -> dict:  # type: ignore[override]
-        assert self.source is not None
-        return {"molecule": self.source.payload(notation), "property": list(self.goal),
-                "direction": ["increase" if s > 0 else "decrease" for s in self.goal.values()],
-                "output": entities.Molecule.payload(self, notation)}
+def goal_reference(source: entities.Molecule, target: entities.Molecule, goal: Mapping[str, int]) -> dict:
+    """What the MolOpt metrics score a prediction against: ``{"molecule": source, "property": [...],
+    "direction": [...], "output": gold}`` (the molecules written in the variant's notation by the render;
+    correct_loose / correct_strict read ``molecule``, ``property`` and ``direction``; ``output`` is the
+    published answer, kept for reading the predictions)."""
+    return {"molecule": source, "property": list(goal),
+            "direction": ["increase" if s > 0 else "decrease" for s in goal.values()], "output": target}
 
 
 # ---------------------------------------------------------------- the converter
@@ -221,9 +210,9 @@ def convert_molopt(row: Mapping[str, Any], ctx: Context) -> list[Example]:
     target = molecule_in_text(output, "output")
     if target.smiles == source.smiles:
         raise RecordRejected(f"output: the optimised molecule is the input molecule ({source.smiles[:60]!r})")
-    optimised = OptimisedMolecule(target.smiles, "output", source=source, goal=dict(goal))
     key = f"{source.smiles} {found}" if found != OTHERS else f"{source.smiles} {goal_text(goal)}"
-    return [Example(source, optimised, key, target.smiles, goal_text(goal) if wanted == OTHERS else None)]
+    return [Example(source, target, key, target.smiles, goal_text(goal) if wanted == OTHERS else None,
+                    reference=goal_reference(source, target, goal))]
 
 
 MOLOPT_OPTIONS = S.Spec(fields={

@@ -221,17 +221,6 @@ def property_value(row: Mapping[str, str] | None, name: str, mol_id: str) -> tup
     return float(text), text
 
 
-@dataclass(frozen=True)
-class Mol3DAnswer(Mol3D):
-    """The generated molecule's joint tokens (the training answer) with what a metric compares the generation
-    with: the QM9 molecule's MOL block (unconditional: the 3D reference set) or the conditioning value."""
-
-    reference: Any = None
-
-    def payload(self, notation: str = "default") -> Any:
-        return self.reference
-
-
 @lru_cache(maxsize=1)
 def _tokenizer():
     from biomatrix_plugin.mol3d.tokenizer import get_tokenizer
@@ -300,10 +289,11 @@ def convert_qm9(row: Mapping[str, Any], ctx: Context) -> list[Example]:
     name = option(options, "property")
     if name == "none":
         reference = Chem.MolToMolBlock(mol)  # the DFT geometry: the reference set of the 3D metrics
-        return [Example(None, Mol3DAnswer(struct_sfi, reference), mol_id, struct_sfi)]
+        return [Example(None, Mol3D(struct_sfi), mol_id, struct_sfi, reference=reference)]
     table = property_table(prepared["properties_file"], prepared["properties_sha256"])
     value, text = property_value(table.get(mol_id), name, mol_id)
-    return [Example(text, Mol3DAnswer(struct_sfi, text), mol_id, struct_sfi)]
+    # the reference is the conditioning value: property_mae compares the generated molecule's property with it
+    return [Example(text, Mol3D(struct_sfi), mol_id, struct_sfi, reference=text)]
 
 
 CONVERTERS: dict[str, ConverterSpec] = {
