@@ -22,7 +22,7 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 from biomatrix_plugin.errors import InputFileError
 
@@ -161,6 +161,20 @@ def text_blocks(path: PathLike, terminator: str, keep_terminator: bool = True) -
 def sdf_blocks(path: PathLike, keep_terminator: bool = False) -> Iterator[str]:
     """Each SDF record's text (molblock + data items), split on ``$$$$`` lines."""
     return text_blocks(path, "$$$$", keep_terminator=keep_terminator)
+
+
+def load_json(path: PathLike) -> Any:
+    """A whole JSON file (``.gz`` too): invalid JSON or non-UTF-8 text is an :class:`InputFileError` naming
+    the file and the line/column (or byte offset), as every reader reports a bad input file."""
+    import json
+
+    with open_text(path) as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise InputFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{path}: not UTF-8 text (byte offset {exc.start})") from None
 
 
 def file_sha256(path: PathLike, chunk: int = 1 << 20) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from biomatrix_plugin.errors import BioMatrixError, ConfigError, InputFileError
-from biomatrix_plugin.io import BadLine, iter_lines, open_text
+from biomatrix_plugin.io import BadLine, iter_lines, load_json
 
 
 class RecordRejected(BioMatrixError, ValueError):
@@ -256,14 +256,7 @@ def _json_array_items(path: str) -> Iterator[Any]:
     """A file holding one JSON array of records (OPI, Mol-Instructions), or an object whose only list
     value holds them ({"data": [...]}); each element is one record (position = its index). The whole file is
     parsed at once: JSON arrays have no record boundaries a stream reader could resume at."""
-    with open_text(path) as fh:
-        try:
-            data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}: not a JSON array ({exc.msg} at line {exc.lineno}, column "
-                                 f"{exc.colno})") from None
-        except UnicodeDecodeError as exc:
-            raise InputFileError(f"{path}: not UTF-8 text (byte offset {exc.start})") from None
+    data = load_json(path)
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from biomatrix_plugin.io import load_json
 from biomatrix_plugin.schema import (
     Enum,
     Float,
@@ -226,8 +227,7 @@ def manual_entries(registry: str | Path | None = None) -> dict:
     path = (Path(registry) if registry else registry_dir()) / "manual_entries.json"
     if not path.exists():
         return {}
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    return load_json(path)
 
 
 def generate_dataset_info(cards: list[Card], manual: dict) -> dict:

@@ -8,14 +8,13 @@ corpus-derived ones (SELFIES symbols, molecule-3D joint tokens) come from :func:
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from biomatrix_plugin.errors import BioMatrixError, InputFileError
-from biomatrix_plugin.io import atomic_write, open_text
+from biomatrix_plugin.io import atomic_write, load_json, open_text
 from biomatrix_plugin.vocab.tokens import CONTROL_TOKENS, fixed_tokens
 
 
@@ -258,11 +257,7 @@ def _added_tokens(tokenizer_dir: Path) -> list[tuple[int, str]]:
         path = tokenizer_dir / name
         if not path.exists():
             continue
-        with open_text(path) as fh:
-            try:
-                data = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise InputFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        data = load_json(path)
         try:
             if name == "tokenizer.json":
                 return [(int(a["id"]), str(a["content"])) for a in data.get("added_tokens", [])]

@@ -260,7 +260,7 @@ def test_json_array_reader(tmp_path):
     with pytest.raises(RecordRejected, match="array element is a int"):
         fmt.parser(items[1], {})
     path.write_text('[{"a": 1}, ')
-    with pytest.raises(InputFileError, match="a.json: not a JSON array"):
+    with pytest.raises(InputFileError, match="a.json: not JSON .* at line 1"):
         list(fmt.reader(str(path)))
     path.write_text(json.dumps({"x": [], "y": []}))
     with pytest.raises(InputFileError, match="exactly one list"):

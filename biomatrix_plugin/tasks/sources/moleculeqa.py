@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.errors import InputFileError
-from biomatrix_plugin.io import open_text
+from biomatrix_plugin.io import load_json
 from biomatrix_plugin.tasks import entities
 from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, OtherSubtask, PrepareContext, field
 
@@ -135,11 +135,7 @@ def prepare_moleculeqa(pc: PrepareContext) -> dict:
     path = pc.raw_root / name
     if not path.is_file():
         return {"qid2category": {}, "categories_file": f"{name} (absent)"}
-    with open_text(path) as fh:
-        try:
-            data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}: not JSON ({exc.msg})") from None
+    data = load_json(path)
     if not isinstance(data, Mapping):
         raise InputFileError(f"{path}: expected an object question id -> category")
     out = {}

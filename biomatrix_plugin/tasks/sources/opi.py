@@ -32,7 +32,7 @@ from typing import Any, Mapping
 from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.errors import InputFileError
-from biomatrix_plugin.io import open_text
+from biomatrix_plugin.io import load_json
 from biomatrix_plugin.modalities.serialization import SerializationError, normalize_protein
 from biomatrix_plugin.tasks import entities
 from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, PrepareContext, field
@@ -106,11 +106,7 @@ def sequence_digest(sequence: str) -> str:
 def _holdout_sequences(path: Path) -> list[str]:
     """The ``primary`` sequences of one TAPE holdout JSON file (a JSON array of records; ``primary`` a string
     or a list of one-letter residues)."""
-    with open_text(path) as fh:
-        try:
-            data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    data = load_json(path)
     if not isinstance(data, list):
         raise InputFileError(f"{path}: expected a JSON array of TAPE records, got {type(data).__name__}")
     out = []
