@@ -177,6 +177,9 @@ def measure(args, ckpt) -> int:
     print(f"{'task':<14} {'path':<60} {'mol/s':>9} {'x baseline':>11}")
     for task, path, r, ratio in rows:
         print(f"{task:<14} {path:<60} {r:>9.0f} {ratio:>10.1f}x")
+    if args.clock == "cpu":
+        print("note: the worker-pool rows are wall-clock rates over a CPU-timed baseline; on a loaded machine "
+              "compare them with --clock wall, or read the paired rounds below")
     print(f"2-worker / 1-worker scaling after start-up: {corpus_rates[2] / corpus_rates[1]:.2f}x "
           f"(wall: {wall[2] / wall[1]:.2f}x); outputs identical: {same}")
     print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
