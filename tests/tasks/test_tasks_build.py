@@ -93,7 +93,9 @@ def test_cli_build_list_show_check(raw, tmp_path, capsys):
            "(Table 31: 888)" in printed
     assert main(["tasks", "list", "--json", "--group", "vmix_mol1d"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert len(listed) == 14 and listed[0]["sizes"] == {"train": 1489, "test": 185}
+    by_id = {t["id"]: t for t in listed}
+    assert len(listed) == 41 and by_id["smolinstruct_bbbp"]["sizes"] == {"train": 1489, "test": 185}
+    assert {t["group"] for t in listed} == {"vmix_mol1d"}
     assert main(["tasks", "show", "smolinstruct_s2i", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["source"]["path"] == "smolinstruct/raw/{split}/name_conversion-s2i.jsonl"
