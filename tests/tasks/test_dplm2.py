@@ -7,14 +7,12 @@ injected decoder: GCP-VQVAE weights are not here) -> TM-score / RMSD against the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from biomatrix_plugin.eval import readout_protein3d
-from biomatrix_plugin.eval.generation import Generation
 from biomatrix_plugin.eval.protein_generation import closest_to_length, first_length_matched
 from biomatrix_plugin.eval.readout import ReadoutSpec, read_out
 from biomatrix_plugin.eval.registry import compute
@@ -23,11 +21,11 @@ from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
 from biomatrix_plugin.protein3d.backbone import extract_chains
 from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
 from biomatrix_plugin.tasks.sources.dplm2 import report_length_protocol
+from conftest import read_jsonl
+from task_testing import FIXTURES, OracleBackend, build_fixture_tasks, fake_model_dir, rejects, results_by_metric
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROOT = FIXTURES / "dplm2"
 LISTING = ("pdb_folding", "pdb_inverse_folding")
 GENERATION = ("cogeneration_seq_to_struct", "cogeneration_struct_to_seq", "unconditional_backbone_generation",
@@ -38,18 +36,8 @@ TASKS = LISTING + GENERATION
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dplm2")
-    registry = TaskRegistry()
-    build_tasks([registry.get(t) for t in TASKS], BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False,
-                                                                 shards=1))
+    build_fixture_tasks(TASKS, out)
     return out
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _rejects(built: Path, task: str) -> list[str]:
-    return [json.loads(line)["reason"] for line in (built / task / "rejects.jsonl").read_text().splitlines()]
 
 
 class NativeDecoder:
@@ -81,9 +69,9 @@ def decoder():
 
 @pytest.mark.parametrize("task", LISTING)
 def test_listing_rows_and_rejects_name_the_structure(built, task):
-    assert len(_rows(built / task / "default" / "train.jsonl")) == 3
-    assert len(_rows(built / task / "default" / "test.jsonl")) == 1
-    reasons = _rejects(built, task)
+    assert len(read_jsonl(built / task / "default" / "train.jsonl")) == 3
+    assert len(read_jsonl(built / task / "default" / "test.jsonl")) == 1
+    reasons = rejects(built, task)
     assert len(reasons) == 4
     assert any("'4jkl_C': no GCP-VQVAE codes" in r for r in reasons)  # listed, never encoded
     assert any("'8xyz_B': no GCP-VQVAE codes" in r for r in reasons)
@@ -92,7 +80,7 @@ def test_listing_rows_and_rejects_name_the_structure(built, task):
 
 
 def test_codes_come_from_gcp_vqvae_never_from_dplm2_struct_tokens(built):
-    test = _rows(built / "pdb_folding" / "default" / "test.jsonl")[0]
+    test = read_jsonl(built / "pdb_folding" / "default" / "test.jsonl")[0]
     records, _ = read_vq_csv(ROOT / "gcp_vqvae" / "PDB_date" / "vq_indices.csv")
     gcp = {r.pid: r.codes for r in records}["2gtl_chain_id_A"]
     dplm2 = [int(x) for x in (ROOT / "data-bin" / "PDB_date" / "struct.fasta").read_text().splitlines()[1].split(",")]
@@ -102,7 +90,7 @@ def test_codes_come_from_gcp_vqvae_never_from_dplm2_struct_tokens(built):
 
 
 def test_folding_reference_is_the_native_ca_trace_of_the_structure_file(built):
-    test = _rows(built / "pdb_folding" / "default" / "test.jsonl")[0]
+    test = read_jsonl(built / "pdb_folding" / "default" / "test.jsonl")[0]
     chain = extract_chains(ROOT / "structures" / "PDB_date" / "2gtl.pdb").chains[0]
     ref = test["references"][0]
     assert ref["sequence"] == chain.sequence
@@ -111,7 +99,7 @@ def test_folding_reference_is_the_native_ca_trace_of_the_structure_file(built):
 
 
 def test_inverse_folding_prompt_holds_the_codes_and_the_answer_the_sequence(built):
-    test = _rows(built / "pdb_inverse_folding" / "default" / "test.jsonl")[0]
+    test = read_jsonl(built / "pdb_inverse_folding" / "default" / "test.jsonl")[0]
     found = unwrap(test["prompt"])
     assert len(found.first("prot3d")) == len(test["references"][0]["sequence"]) == 40
     assert unwrap(test["answer"]).first("protein") == test["references"][0]["sequence"]
@@ -120,7 +108,7 @@ def test_inverse_folding_prompt_holds_the_codes_and_the_answer_the_sequence(buil
 @pytest.mark.parametrize("task", TASKS)
 def test_every_row_round_trips_through_unwrap(built, task):
     for split in ("train", "test"):
-        for row in _rows(built / task / "default" / f"{split}.jsonl"):
+        for row in read_jsonl(built / task / "default" / f"{split}.jsonl"):
             text = row["instruction"] + row["input"] + row.get("output", row.get("answer", ""))
             found = unwrap(text)
             assert not found.errors, (task, found.errors)
@@ -128,20 +116,20 @@ def test_every_row_round_trips_through_unwrap(built, task):
 
 @pytest.mark.parametrize("task", GENERATION)
 def test_generation_tasks_train_on_the_codes_and_test_on_the_length_protocol(built, task):
-    train = _rows(built / task / "default" / "train.jsonl")
+    train = read_jsonl(built / task / "default" / "train.jsonl")
     assert len(train) == 3 and all(row["input"] == "" for row in train)
-    test = _rows(built / task / "default" / "test.jsonl")
+    test = read_jsonl(built / task / "default" / "test.jsonl")
     assert [r["references"][0] for r in test] == report_length_protocol()
     assert len({r["prompt"] for r in test}) == 1  # one prompt: eval run samples n once for all targets
-    reasons = _rejects(built, task)
+    reasons = rejects(built, task)
     assert any("'9bad_chain_id_A': no GCP-VQVAE codes" in r for r in reasons)
     assert any("3 indices but the sequence has 4" in r for r in reasons)
     assert any("length 0" in r for r in reasons)
 
 
 def test_cogeneration_writes_both_views_in_its_order(built):
-    seq_first = _rows(built / "cogeneration_seq_to_struct" / "default" / "train.jsonl")[0]["output"]
-    struct_first = _rows(built / "cogeneration_struct_to_seq" / "default" / "train.jsonl")[0]["output"]
+    seq_first = read_jsonl(built / "cogeneration_seq_to_struct" / "default" / "train.jsonl")[0]["output"]
+    struct_first = read_jsonl(built / "cogeneration_struct_to_seq" / "default" / "train.jsonl")[0]["output"]
     assert seq_first.index("<|prot_aa_start|>") < seq_first.index("<|prot_3d_start|>")
     assert struct_first.index("<|prot_3d_start|>") < struct_first.index("<|prot_aa_start|>")
     assert unwrap(seq_first).first("protein") == unwrap(struct_first).first("protein")
@@ -168,7 +156,7 @@ def test_a_broken_decoder_configuration_is_one_clear_error(monkeypatch, tmp_path
 
 def test_whole_structure_path_scores_the_gold_perfectly(built, decoder):
     """PDB file -> backbone -> codes -> prompt -> generation (gold) -> decoded CA -> TM-score / RMSD."""
-    test = _rows(built / "pdb_folding" / "default" / "test.jsonl")[0]
+    test = read_jsonl(built / "pdb_folding" / "default" / "test.jsonl")[0]
     out = read_out(f"The structure is {test['answer']}.", ReadoutSpec("protein3d"))
     assert out.reason is None and len(out.value["ca"]) == 40
     ref = test["references"][0]
@@ -181,45 +169,20 @@ def test_whole_structure_path_scores_the_gold_perfectly(built, decoder):
     assert compute("rmsd", [short], [ref]).status == "not_computed"
 
 
-class Oracle:
-    """Answers every prompt with the gold answer of its test row ("The answer is ...")."""
-
-    def __init__(self, built: Path, tasks):
-        self.answers = {}
-        for task in tasks:
-            for row in _rows(built / task / "default" / "test.jsonl"):
-                content = row["instruction"] if not row["input"] else f"{row['instruction']}\n{row['input']}"
-                self.answers[content] = f"The answer is {row['answer']}"
-        self.prompts = 0
-
-    def generate(self, prompts, config):
-        self.prompts += len(prompts)
-        return [Generation([self.answers[m[-1]["content"]]] * config.n) for m in prompts]
-
-
-@pytest.fixture
-def model(tmp_path) -> Path:
-    path = tmp_path / "model"
-    path.mkdir()
-    (path / "config.json").write_text('{"model_type": "qwen3"}\n')
-    (path / "model.safetensors").write_bytes(b"weights" * 10)
-    return path
-
-
-def test_eval_run_scores_folding_and_report_lists_it_next_to_the_paper(built, decoder, model, tmp_path):
+def test_eval_run_scores_folding_and_report_lists_it_next_to_the_paper(built, decoder, tmp_path):
     registry = TaskRegistry()
     tasks = [registry.get("pdb_folding"), registry.get("pdb_inverse_folding")]
     out = tmp_path / "eval"
-    summaries = run_eval(tasks, RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle"),
-                         backend_factory=lambda: Oracle(built, LISTING))
+    # answers every prompt with the gold answer of its test row ("The answer is ...")
+    oracle = OracleBackend(built, tasks=LISTING, wrap=lambda answer: f"The answer is {answer}")
+    summaries = run_eval(tasks, RunOptions(model=fake_model_dir(tmp_path), data_dir=built, out_dir=out,
+                                           backend="oracle"), backend_factory=lambda: oracle)
     metrics = {s["task"]: s["metrics"] for s in summaries}
     assert metrics["pdb_folding"]["tm_score"] == pytest.approx(1.0, abs=1e-6)
     assert metrics["pdb_folding"]["rmsd"] == pytest.approx(0.0, abs=1e-3)
     assert metrics["pdb_inverse_folding"]["aar"] == pytest.approx(1.0)
     assert metrics["pdb_inverse_folding"]["sctm"] is None  # no ESMFold injected: not computed, with the reason
-    results = [json.loads(line) for line in (out / "pdb_inverse_folding" / "default" / "results.jsonl")
-               .read_text().splitlines()]
-    assert "ESMFold" in next(r for r in results if r["metric"] == "sctm")["reason"]
+    assert "ESMFold" in results_by_metric(out)[("pdb_inverse_folding", "default", "sctm")]["reason"]
     rows = build_rows(load_results(out), load_paper())
     folding = {r.metric: r for r in rows if r.task == "pdb_folding"}
     assert folding["tm_score"].paper == pytest.approx(0.84)

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from _opi_family import rows, tasks
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
+from conftest import read_jsonl
+from task_testing import FIXTURES, build_fixture_tasks, rejects
 
 ROWS = [
     {"question": "What is the SI unit of force?", "answer": "The newton.\n\nF = m a, so 1 N = 1 kg m s^-2.",
@@ -34,7 +34,7 @@ def built(tmp_path_factory) -> Path:
     folder.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(ROWS), folder / "train-00000-of-00001.parquet")
     out = tmp_path_factory.mktemp("built")
-    build_tasks(tasks("megascience"), BuildOptions(raw_root=raw, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks("megascience", out, raw_root=raw)
     return out
 
 
@@ -45,10 +45,10 @@ def test_task_is_training_only_in_the_merged_model():
 
 
 def test_rows_and_rejects(built):
-    train = rows(built / "megascience" / "default" / "train.jsonl")
+    train = read_jsonl(built / "megascience" / "default" / "train.jsonl")
     assert [r["output"] for r in train] == [ROWS[0]["answer"], ROWS[1]["answer"]]  # line breaks kept
     assert all(ROWS[i]["question"] in r["instruction"] + r["input"] for i, r in enumerate(train))
-    reasons = [r["reason"] for r in rows(built / "megascience" / "rejects.jsonl")]
+    reasons = rejects(built, "megascience")
     assert len(reasons) == 3
     assert any("question: empty text field" in r for r in reasons)
     assert any("control token <|prot_aa_start|>" in r for r in reasons)
@@ -61,5 +61,5 @@ def test_rows_and_rejects(built):
 
 def test_the_committed_fixture_is_rows():
     """tests/tasks/fixtures/megascience (read by test_every_task_builds) holds exactly ROWS."""
-    committed = Path(__file__).resolve().parent / "fixtures" / "megascience" / "data" / "train-00000-of-00001.parquet"
+    committed = FIXTURES / "megascience" / "data" / "train-00000-of-00001.parquet"
     assert pq.read_table(committed).to_pylist() == ROWS

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from _opi_family import FIXTURES, Oracle, model_dir, results, rows, tasks
 from biomatrix_plugin.cli import main
 from biomatrix_plugin.corpus.records import RecordRejected
-from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.sources.molinst_protein import unfence
+from conftest import read_jsonl
+from task_testing import bare, build_fixture_tasks, rejects, results_by_metric, run_oracle_eval
 
 IDS = ("molinst_catalytic_activity", "molinst_domain_motif", "molinst_general_function", "molinst_protein_function")
 # the other split's rows of the one file are routed (counted in the manifest), not rejects
@@ -27,7 +26,7 @@ ROUTED = {"train": 3, "test": 4}
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("molinst_built")
-    build_tasks(tasks(*IDS), BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks(IDS, out)
     return out
 
 
@@ -35,9 +34,8 @@ def built(tmp_path_factory) -> Path:
 def test_split_from_metadata_and_rejects_with_reasons(built, task_id):
     manifest = json.loads((built / task_id / "manifest.json").read_text())
     assert {s: manifest["rows"][s]["default"]["rows"] for s in ("train", "test")} == {"train": 3, "test": 2}
-    rejects = rows(built / task_id / "rejects.jsonl")
     for split, wanted in (("train", TRAIN_REJECTS), ("test", TEST_REJECTS)):
-        reasons = sorted(r["reason"] for r in rejects if r["split"] == split)
+        reasons = sorted(rejects(built, task_id, split))
         assert len(reasons) == len(wanted), reasons
         for want in set(wanted):
             assert sum(want in r for r in reasons) == wanted.count(want), (want, reasons)
@@ -48,11 +46,11 @@ def test_split_from_metadata_and_rejects_with_reasons(built, task_id):
 
 
 def test_answers_keep_their_lines_and_rows_round_trip(built):
-    train = rows(built / "molinst_domain_motif" / "default" / "train.jsonl")
+    train = read_jsonl(built / "molinst_domain_motif" / "default" / "train.jsonl")
     assert train[0]["output"].endswith("These include:\n1. Protein kinase\n2. SH2")
     for task_id in IDS:
         for name in ("train", "test"):
-            for row in rows(built / task_id / "default" / f"{name}.jsonl"):
+            for row in read_jsonl(built / task_id / "default" / f"{name}.jsonl"):
                 parsed = unwrap(row["instruction"] + row["input"] + (row.get("output") or row["answer"]),
                                 check_vocabulary=False)
                 assert not parsed.errors and [s.modality for s in parsed.segments] == ["protein"], row
@@ -71,13 +69,11 @@ def test_unfence_rejects_an_open_fence():
 
 
 def test_gold_answers_score_rouge_one_and_the_report_shows_the_paper(built, tmp_path):
-    out = tmp_path / "eval"
-    run_eval(tasks(*IDS), RunOptions(model=model_dir(tmp_path), data_dir=built, out_dir=out, backend="oracle"),
-             backend_factory=lambda: Oracle(built))
-    found = results(out)
+    out = run_oracle_eval(IDS, built, tmp_path / "eval", wrap=bare)
+    found = results_by_metric(out)
     for task_id in IDS:
         for metric in ("rouge1", "rouge_l"):
-            r = found[(task_id, metric)]
+            r = found[(task_id, "default", metric)]
             assert r["value"] == pytest.approx(1.0) and r["n_items"] == 2, (task_id, r)
     assert main(["eval", "report", str(out)]) == 0
     assert "| molinst_domain_motif | default | rouge_l ↑ | 100.00 | 56.22 |" in (out / "report.md").read_text()

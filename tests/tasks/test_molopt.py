@@ -4,7 +4,6 @@ whose reference is what correct_loose / correct_strict score, and eval run end t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,11 +11,10 @@ import pytest
 from biomatrix_plugin.corpus.records import RecordRejected
 from biomatrix_plugin.eval.registry import compute
 from biomatrix_plugin.modalities.serialization import unwrap
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
-from biomatrix_plugin.tasks.registry import TaskRegistry
 from biomatrix_plugin.tasks.sources.molopt import molecule_in_text, read_goal, subtask_of
+from conftest import read_jsonl
+from task_testing import build_fixture_tasks, rejects, run_oracle_eval
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EVALUATED = ("molopt_qed", "molopt_acceptor", "molopt_donor", "molopt_solubility", "molopt_bbbp", "molopt_herg",
              "molopt_sol_acc", "molopt_qed_bbbp")
 TASKS = (*EVALUATED, "molopt_others")
@@ -26,10 +24,7 @@ RDKIT_ONLY = ("molopt_qed", "molopt_acceptor", "molopt_donor")  # the others nee
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("molopt")
-    registry = TaskRegistry()
-    manifests = build_tasks([registry.get(t) for t in TASKS],
-                            BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
-    return out, {m["task"]: m for m in manifests}
+    return out, build_fixture_tasks(TASKS, out)
 
 
 @pytest.mark.parametrize("text, goal, subtask", [
@@ -75,7 +70,7 @@ def test_every_row_is_converted_or_rejected_with_its_reason(built):
     for task in TASKS:
         rec = manifests[task]["records"]["train"]
         assert rec["read"] == 15 and rec["converted"] == 1, task  # one row per sub-task in the fixture
-    reasons = [json.loads(x)["reason"] for x in (out / "molopt_donor" / "rejects.jsonl").read_text().splitlines()]
+    reasons = rejects(out, "molopt_donor")
     # the rows of the other sub-tasks are routed (counted), not rejects: 9 train + 8 test rows
     assert not any("not this task's" in r for r in reasons)
     assert manifests["molopt_donor"]["records"]["train"]["routed"] == 9
@@ -96,15 +91,15 @@ def test_rows_round_trip_and_the_reference_is_the_optimisation_goal(built):
                 path = out / task / variant / f"{split}.jsonl"
                 if not path.exists():
                     continue
-                for row in map(json.loads, path.read_text().splitlines()):
+                for row in read_jsonl(path):
                     answer = row["output"] if split == "train" else row["answer"]
                     for text in (row["instruction"] + row["input"], answer):
                         parsed = unwrap(text, check_vocabulary=False)
                         assert parsed.segments and all(s.ok and s.modality == variant for s in parsed.segments)
-    ref = json.loads((out / "molopt_sol_acc" / "smiles" / "test.jsonl").read_text().splitlines()[0])["references"]
+    ref = read_jsonl(out / "molopt_sol_acc" / "smiles" / "test.jsonl")[0]["references"]
     assert ref == [{"molecule": "CCCc1ccccc1", "property": ["hba", "esol"], "direction": ["increase", "increase"],
                     "output": "OCCc1ccncc1"}]
-    others = json.loads((out / "molopt_others" / "smiles" / "train.jsonl").read_text())
+    [others] = read_jsonl(out / "molopt_others" / "smiles" / "train.jsonl")
     assert others["target"] == "decrease logP" and "decrease logP" in others["instruction"]
 
 
@@ -112,7 +107,7 @@ def test_rows_round_trip_and_the_reference_is_the_optimisation_goal(built):
 def test_gold_answers_score_as_correct_with_the_rdkit_oracles(built, task):
     out, _ = built
     for variant in ("smiles", "selfies"):
-        rows = [json.loads(x) for x in (out / task / variant / "test.jsonl").read_text().splitlines()]
+        rows = read_jsonl(out / task / variant / "test.jsonl")
         refs = [r["references"][0] for r in rows]
         golds = [r["output"] for r in refs]
         loose = compute("correct_loose", golds, refs, notation=variant)
@@ -126,34 +121,17 @@ def test_gold_answers_score_as_correct_with_the_rdkit_oracles(built, task):
 
 def test_learned_properties_are_not_computed_with_the_reason(built):
     out, _ = built
-    rows = [json.loads(x) for x in (out / "molopt_herg" / "smiles" / "test.jsonl").read_text().splitlines()]
+    rows = read_jsonl(out / "molopt_herg" / "smiles" / "test.jsonl")
     refs = [r["references"][0] for r in rows]
     result = compute("correct_loose", [r["output"] for r in refs], refs, notation="smiles")
     assert result.status == "not_computed" and "register_property" in result.reason
 
 
 def test_eval_run_scores_gold_answers_and_report_lists_the_paper(built, tmp_path):
-    from biomatrix_plugin.eval.generation import Generation
     from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
-    from biomatrix_plugin.eval.run import RunOptions, run_eval
 
     out, _ = built
-    answers = {}
-    for path in out.glob("molopt_*/*/test.jsonl"):
-        for row in map(json.loads, path.read_text().splitlines()):
-            answers[row["prompt"]] = f"Here it is: {row['answer']}"
-
-    class Oracle:
-        def generate(self, prompts, config):
-            return [Generation([answers[m[-1]["content"]]]) for m in prompts]
-
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    registry = TaskRegistry()
-    res = tmp_path / "eval"
-    run_eval([registry.get(t) for t in RDKIT_ONLY],
-             RunOptions(model=model, data_dir=out, out_dir=res, backend="oracle"), backend_factory=Oracle)
+    res = run_oracle_eval(RDKIT_ONLY, out, tmp_path / "eval", wrap=lambda answer: f"Here it is: {answer}")
     rows = {(r.task, r.variant, r.metric): r for r in build_rows(load_results(res), load_paper())}
     row = rows[("molopt_qed", "smiles", "correct_loose")]
     assert row.ours == pytest.approx(1.0) and row.paper == pytest.approx(0.81)

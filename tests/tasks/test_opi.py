@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from _opi_family import FIXTURES, Oracle, model_dir, results, rows, tasks
 from biomatrix_plugin.cli import main
 from biomatrix_plugin.corpus.json_records import container, iter_json_records
 from biomatrix_plugin.corpus.records import BadRecord
 from biomatrix_plugin.errors import InputFileError
 from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
-from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
 from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
+from conftest import read_jsonl
+from task_testing import FIXTURES, bare, build_fixture_tasks, rejects, results_by_metric, run_oracle_eval
 
 OPI_IDS = sorted(t for t in TaskRegistry().ids() if t.startswith("opi_"))
 SET_TASKS = [t for t in OPI_IDS if t.startswith(("opi_ec", "opi_go", "opi_keywords", "opi_g"))]
@@ -50,7 +50,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("opi_built")
-    build_tasks(tasks(*OPI_IDS), BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks(OPI_IDS, out)
     return out
 
 
@@ -62,9 +62,8 @@ def test_every_opi_task_of_the_paper_has_a_file():
 @pytest.mark.parametrize("task_id", sorted(EXPECTED))
 def test_rejects_name_their_reason(built, task_id):
     manifest = json.loads((built / task_id / "manifest.json").read_text())
-    rejects = rows(built / task_id / "rejects.jsonl")
     for split, wanted in zip(("train", "test"), EXPECTED[task_id]):
-        reasons = [r["reason"] for r in rejects if r["split"] == split]
+        reasons = rejects(built, task_id, split)
         assert len(reasons) == len(wanted), (split, reasons)
         for want in wanted:
             assert sum(want in r for r in reasons) >= wanted.count(want), (want, reasons)
@@ -93,11 +92,11 @@ def test_the_file_read_is_named_and_old_spellings_are_accepted(built):
 def test_fold_test_file_is_separated_by_the_tape_holdouts(built):
     tape = FIXTURES / "opi" / "compute_scores"
     for name, n in (("fold", 2), ("superfamily", 1), ("family", 2)):
-        test = rows(built / f"opi_fold_{name}" / "default" / "test.jsonl")
+        test = read_jsonl(built / f"opi_fold_{name}" / "default" / "test.jsonl")
         holdout = json.loads((tape / f"remote_homology_test_{name}_holdout.json").read_text())
         primaries = {"".join(h["primary"]) for h in holdout}
         assert len(test) == n and {r["raw_input"] for r in test} <= primaries
-    answers = [r["answer"] for r in rows(built / "opi_fold_fold" / "default" / "test.jsonl")]
+    answers = [r["answer"] for r in read_jsonl(built / "opi_fold_fold" / "default" / "test.jsonl")]
     assert answers == ["12", "0"]  # the class index as written
 
 
@@ -108,16 +107,17 @@ def test_fold_without_holdout_files_is_one_error_naming_them(tmp_path):
         target = raw / "opi" / "OPI_DATA" / "SU" / "Fold_type" / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
+    task = TaskRegistry().get("opi_fold_fold")
     with pytest.raises(InputFileError, match="remote_homology_test_fold_holdout.json not found"):
-        build_tasks(tasks("opi_fold_fold"), BuildOptions(raw_root=raw, out_dir=tmp_path / "out", progress=False))
+        build_tasks([task], BuildOptions(raw_root=raw, out_dir=tmp_path / "out", progress=False))
 
 
 def test_label_sets_split_on_semicolons_only(built):
-    go = rows(built / "opi_go_caspsimilarseq" / "default" / "train.jsonl")
+    go = read_jsonl(built / "opi_go_caspsimilarseq" / "default" / "train.jsonl")
     assert go[0]["output"] == "4 iron, 4 sulfur cluster binding; metal ion binding; cytoplasm"  # comma kept
-    ec = [r["output"] for r in rows(built / "opi_ec_new" / "default" / "train.jsonl")]
+    ec = [r["output"] for r in read_jsonl(built / "opi_ec_new" / "default" / "train.jsonl")]
     assert ec == ["2.7.10.2", "1.1.1.1; 2.3.1.5", "3.4.21.4"]  # " ; " read, duplicates dropped
-    test = rows(built / "opi_keywords_uniprotseq" / "default" / "test.jsonl")
+    test = read_jsonl(built / "opi_keywords_uniprotseq" / "default" / "test.jsonl")
     assert test[0]["references"] == ["ATP-binding; Kinase; Transferase"]
 
 
@@ -125,7 +125,7 @@ def test_label_sets_split_on_semicolons_only(built):
 def test_rows_round_trip_through_unwrap(built, task_id):
     kind = TaskRegistry().get(task_id)["input"]["kind"]
     for name in ("train", "test"):
-        for row in rows(built / task_id / "default" / f"{name}.jsonl"):
+        for row in read_jsonl(built / task_id / "default" / f"{name}.jsonl"):
             text = row["instruction"] + row["input"] + (row.get("output") or row["answer"])
             parsed = unwrap(text, check_vocabulary=False)
             assert not parsed.errors, (row, parsed.errors)
@@ -146,19 +146,16 @@ def test_json_records_reads_arrays_and_lines(tmp_path):
 
 @pytest.fixture(scope="module")
 def oracle_eval(built, tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("opi_eval")
-    out = tmp / "eval"
-    run_eval(tasks(*OPI_IDS), RunOptions(model=model_dir(tmp), data_dir=built, out_dir=out, backend="oracle",
-                                         batch_size=4), backend_factory=lambda: Oracle(built))
-    return out
+    # the gold answers, bare: the readouts under test read them whole
+    return run_oracle_eval(OPI_IDS, built, tmp_path_factory.mktemp("opi_eval") / "eval", wrap=bare, batch_size=4)
 
 
 def test_gold_answers_score_perfectly_and_the_report_shows_the_paper(oracle_eval):
     out = oracle_eval
-    found = results(out)
-    for task in tasks(*OPI_IDS):
+    found = results_by_metric(out)
+    for task in map(TaskRegistry().get, OPI_IDS):
         for metric in task["eval"]["metrics"]:
-            r = found[(task.id, metric["name"])]
+            r = found[(task.id, "default", metric["name"])]
             assert r["n_invalid"] == 0 and r["n_items"] > 0, (task.id, r)
             if metric["name"] in ("accuracy", "rouge_l"):
                 assert r["value"] == pytest.approx(1.0), (task.id, r)
@@ -173,25 +170,20 @@ def test_gold_answers_score_perfectly_and_the_report_shows_the_paper(oracle_eval
 
 
 def test_multi_label_golds_score_perfectly(oracle_eval):
-    found = results(oracle_eval)
+    found = results_by_metric(oracle_eval)
     for task_id in SET_TASKS:
         for metric in ("set_precision", "set_recall", "set_f1"):
-            assert found[(task_id, metric)]["value"] == pytest.approx(1.0), (task_id, metric)
+            assert found[(task_id, "default", metric)]["value"] == pytest.approx(1.0), (task_id, metric)
 
 
 def test_a_wrong_label_set_scores_partially(built, tmp_path):
-    out = tmp_path / "eval"
-
-    class Half(Oracle):
-        def generate(self, prompts, config):
-            return [type(g)([g.texts[0].split(";")[0] + "; not an EC"]) for g in super().generate(prompts, config)]
-
-    run_eval(tasks("opi_ec_new"), RunOptions(model=model_dir(tmp_path), data_dir=built, out_dir=out,
-                                             backend="oracle"), backend_factory=lambda: Half(built))
-    found = results(out)
+    # the gold's first label and a wrong one
+    out = run_oracle_eval("opi_ec_new", built, tmp_path / "eval",
+                          wrap=lambda answer: answer.split(";")[0] + "; not an EC")
+    found = results_by_metric(out)
     # golds {5.3.1.7} and {1.14.13.8, 1.14.14.1}; predictions: one right label + one wrong each
-    assert found[("opi_ec_new", "set_precision")]["value"] == pytest.approx(0.5)
-    assert found[("opi_ec_new", "set_recall")]["value"] == pytest.approx((1.0 + 0.5) / 2)
+    assert found[("opi_ec_new", "default", "set_precision")]["value"] == pytest.approx(0.5)
+    assert found[("opi_ec_new", "default", "set_recall")]["value"] == pytest.approx((1.0 + 0.5) / 2)
 
 
 @pytest.mark.slow
@@ -201,7 +193,7 @@ def test_eval_run_with_the_tiny_model(built, tiny_extended_model, tmp_path):
     argv = ["eval", "run", "opi_ec_new", "--model", str(tiny_extended_model), "--data", str(built), "--out", str(out),
             "--limit", "2", "--device", "cpu", "--batch-size", "2"]
     assert main(argv) == 0
-    got = rows(out / "opi_ec_new" / "default" / "results.jsonl")
+    got = read_jsonl(out / "opi_ec_new" / "default" / "results.jsonl")
     assert [r["metric"] for r in got] == ["set_precision", "set_recall", "set_f1"]
     assert all(r["n_items"] == 2 for r in got)
     assert main(["eval", "report", str(out)]) == 0

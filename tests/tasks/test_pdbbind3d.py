@@ -12,15 +12,11 @@ from pathlib import Path
 import pytest
 
 from biomatrix_plugin.errors import InputFileError
-from biomatrix_plugin.eval.generation import Generation
-from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
-from biomatrix_plugin.tasks.build import BuildOptions, build_task
-from biomatrix_plugin.tasks.registry import TaskRegistry
 from biomatrix_plugin.tasks.sources.pdbbind import parse_index
-from conftest import molstructok_checkpoint_path
+from conftest import molstructok_checkpoint_path, read_jsonl
+from task_testing import FIXTURES, build_fixture_tasks, rejects, results_by_metric, run_oracle_eval
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TASK = "pdbbind2020_affinity_3d"
 
 
@@ -28,16 +24,12 @@ TASK = "pdbbind2020_affinity_3d"
 def built(tmp_path_factory) -> Path:
     molstructok_checkpoint_path()  # skips, naming where the checkpoint was looked for
     out = tmp_path_factory.mktemp("pdbbind_out")
-    build_task(TaskRegistry().get(TASK), BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks(TASK, out)
     return out
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def test_rejects_name_the_complex_and_the_reason(built):
-    reasons = sorted(r["reason"] for r in _rows(built / TASK / "rejects.jsonl"))
+    reasons = sorted(rejects(built, TASK))
     assert reasons == [
         "4nox: not in the affinity index (INDEX_general_PL_data.2020)",
         "5noc: structure 5noc_pocket.pdb chain A: no precomputed codes for pid 5noc_pocket_chain_id_A in "
@@ -57,10 +49,10 @@ def test_rows_carry_ligand_tokens_pocket_codes_and_the_label(built):
     for line in (FIXTURES / "pdbbind2020" / "vq_indices.csv").read_text().splitlines()[1:]:
         pid, indices, _ = line.split(",")
         codes[pid.split("_")[0]] = [int(c) for c in indices.split()]
-    train = _rows(built / TASK / "default" / "train.jsonl")
+    train = read_jsonl(built / TASK / "default" / "train.jsonl")
     assert sorted(r["output"] for r in train) == ["6.00 pK", "7.52 pK", "8.10 pK"]
     assert {r["raw_output"] for r in train} >= {"7.52 (Ki=30nM)", "8.1 (IC50=8nM)"}
-    for row in train + _rows(built / TASK / "default" / "test.jsonl"):
+    for row in train + read_jsonl(built / TASK / "default" / "test.jsonl"):
         parsed = unwrap(row["instruction"], check_vocabulary=False)
         assert not parsed.errors, parsed.errors
         by_kind = {s.modality: s.value for s in parsed.segments}
@@ -69,7 +61,7 @@ def test_rows_carry_ligand_tokens_pocket_codes_and_the_label(built):
         assert list(by_kind["prot3d"]) == codes[pdb]
         mol = decode(by_kind["mol3d"])  # the joint tokens decode back to a 3D molecule
         assert mol.GetNumConformers() == 1 and mol.GetNumAtoms() > 20
-    test = _rows(built / TASK / "default" / "test.jsonl")
+    test = read_jsonl(built / TASK / "default" / "test.jsonl")
     assert sorted(r["references"][0] for r in test) == [4.7, 9.0]
 
 
@@ -86,29 +78,14 @@ def test_index_parsing_and_missing_inputs(tmp_path):
     shutil.copytree(FIXTURES / "pdbbind2020", raw / "pdbbind2020")
     (raw / "pdbbind2020" / "vq_indices.csv").unlink()
     with pytest.raises(InputFileError, match="precomputed structure codes .* not found; encode the pockets"):
-        build_task(TaskRegistry().get(TASK), BuildOptions(raw_root=raw, out_dir=tmp_path / "o", progress=False,
-                                                          shards=1))
-
-
-class Oracle:
-    def __init__(self, built: Path):
-        self.answers = {r["prompt"]: f"pK = {r['answer']}" for p in built.glob("*/*/test.jsonl") for r in _rows(p)}
-
-    def generate(self, prompts, config):
-        return [Generation([self.answers[m[-1]["content"]]]) for m in prompts]
+        build_fixture_tasks(TASK, tmp_path / "o", raw_root=raw)
 
 
 def test_eval_run_scores_gold_perfectly_and_report_lists_table29(built, tmp_path):
     from biomatrix_plugin.cli import main
 
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text('{"model_type": "qwen3"}\n')
-    out = tmp_path / "eval"
-    run_eval([TaskRegistry().get(TASK)], RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle"),
-             backend_factory=lambda: Oracle(built))
-    results = {json.loads(x)["metric"]: json.loads(x)["value"]
-               for x in (out / TASK / "default" / "results.jsonl").read_text().splitlines()}
+    out = run_oracle_eval(TASK, built, tmp_path / "eval", wrap=lambda answer: f"pK = {answer}")
+    results = {m: r["value"] for (_, _, m), r in results_by_metric(out).items()}
     assert results["rmse"] == pytest.approx(0.0, abs=1e-9) and results["mae"] == pytest.approx(0.0, abs=1e-9)
     assert results["pearson"] == pytest.approx(1.0) and results["spearman"] == pytest.approx(1.0)
     assert main(["eval", "report", str(out)]) == 0

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from biomatrix_plugin.eval.generation import Generation
-from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
+from conftest import read_jsonl
+from task_testing import build_fixture_tasks, rejects, results_by_metric, run_oracle_eval
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TASKS = ("peer_bindingdb_affinity", "peer_pdbbind_affinity", "peer_yeast_ppi", "peer_human_ppi",
          "peer_ppi_affinity")
 EXPECTED_REJECTS = {
@@ -36,19 +34,13 @@ EXPECTED_REJECTS = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("peer_out")
-    registry = TaskRegistry()
-    build_tasks([registry.get(t) for t in TASKS], BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False,
-                                                               shards=1))
+    build_fixture_tasks(TASKS, out)
     return out
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.mark.parametrize("task_id", TASKS)
 def test_rejects_name_their_reason_and_counts_sit_next_to_table31(built, task_id):
-    reasons = [r["reason"] for r in _rows(built / task_id / "rejects.jsonl")]
+    reasons = rejects(built, task_id)
     assert len(reasons) == len(EXPECTED_REJECTS[task_id]), reasons
     for want in EXPECTED_REJECTS[task_id]:
         assert any(want in r for r in reasons), (want, reasons)
@@ -74,7 +66,7 @@ def test_rows_round_trip_through_unwrap(built, task_id):
     ligand = "molecule" in task["input"]["fields"]
     for variant in task.variants:
         for split in ("train", "test"):
-            for row in _rows(built / task_id / variant / f"{split}.jsonl"):
+            for row in read_jsonl(built / task_id / variant / f"{split}.jsonl"):
                 assert row["input"] == ""  # input.fields: everything is in the instruction
                 text = row["instruction"] + (row.get("output") or row["answer"])
                 parsed = unwrap(text, check_vocabulary=False)
@@ -87,59 +79,36 @@ def test_rows_round_trip_through_unwrap(built, task_id):
 
 
 def test_affinities_carry_unit_and_precision_and_ppi_labels_are_words(built):
-    bindingdb = _rows(built / "peer_bindingdb_affinity" / "smiles" / "train.jsonl")
+    bindingdb = read_jsonl(built / "peer_bindingdb_affinity" / "smiles" / "train.jsonl")
     # the float32 array [8.5] and the numpy float64 8.0 become plain numbers, verbalised with two decimals
     assert sorted(r["output"] for r in bindingdb) == ["7.96 pKd", "8.00 pKd", "8.50 pKd"]
-    test = _rows(built / "peer_bindingdb_affinity" / "smiles" / "test.jsonl")
+    test = read_jsonl(built / "peer_bindingdb_affinity" / "smiles" / "test.jsonl")
     assert sorted(r["references"][0] for r in test) == [5.4, 6.25]
-    pdbbind = _rows(built / "peer_pdbbind_affinity" / "selfies" / "train.jsonl")
+    pdbbind = read_jsonl(built / "peer_pdbbind_affinity" / "selfies" / "train.jsonl")
     assert sorted(r["output"] for r in pdbbind) == ["7.10 pK", "9.30 pK"]
     assert all("<|mol_sfi_start|>" in r["instruction"] for r in pdbbind)
-    yeast = _rows(built / "peer_yeast_ppi" / "default" / "train.jsonl")
+    yeast = read_jsonl(built / "peer_yeast_ppi" / "default" / "train.jsonl")
     assert sorted(r["output"] for r in yeast) == ["No", "Yes", "Yes"]  # 1, np.array([0]), np.int64(1)
-    human = _rows(built / "peer_human_ppi" / "default" / "test.jsonl")
+    human = read_jsonl(built / "peer_human_ppi" / "default" / "test.jsonl")
     assert sorted(r["references"][0] for r in human) == ["No", "Yes"]
-    affinity = _rows(built / "peer_ppi_affinity" / "default" / "test.jsonl")
+    affinity = read_jsonl(built / "peer_ppi_affinity" / "default" / "test.jsonl")
     assert sorted(r["answer"] for r in affinity) == ["10.75 pKd", "5.50 pKd"]
 
 
 def test_smiles_are_canonical_in_the_grouping_key(built):
     from rdkit import Chem
 
-    for row in _rows(built / "peer_bindingdb_affinity" / "smiles" / "train.jsonl"):
+    for row in read_jsonl(built / "peer_bindingdb_affinity" / "smiles" / "train.jsonl"):
         smiles = json.loads(row["raw_input"])["molecule"]
         assert smiles == Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
-
-
-class Oracle:
-    """Answers each prompt with its row's gold answer inside a sentence, so the read-out has to find it."""
-
-    def __init__(self, built: Path):
-        self.answers = {}
-        for path in built.glob("*/*/test.jsonl"):
-            for row in _rows(path):
-                self.answers[row["prompt"]] = f"The answer is {row['answer']}."
-
-    def generate(self, prompts, config):
-        return [Generation([self.answers[m[-1]["content"]]]) for m in prompts]
 
 
 def test_eval_run_scores_the_gold_answers_perfectly_and_report_shows_the_paper(built, tmp_path):
     from biomatrix_plugin.cli import main
 
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text('{"model_type": "qwen3"}\n')
-    out = tmp_path / "eval"
-    registry = TaskRegistry()
-    run_eval([registry.get(t) for t in TASKS],
-             RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle", batch_size=2),
-             backend_factory=lambda: Oracle(built))
-    results = {}
-    for path in out.glob("*/*/results.jsonl"):
-        for line in path.read_text().splitlines():
-            r = json.loads(line)
-            results[(r["task"], r["variant"], r["metric"])] = r["value"]
+    # each prompt's gold answer inside a sentence ("The answer is ..."), so the read-out has to find it
+    out = run_oracle_eval(TASKS, built, tmp_path / "eval", batch_size=2)
+    results = {key: r["value"] for key, r in results_by_metric(out).items()}
     for variant in ("smiles", "selfies"):
         assert results[("peer_bindingdb_affinity", variant, "rmse")] == pytest.approx(0.0, abs=1e-9)
         assert results[("peer_bindingdb_affinity", variant, "mae")] == pytest.approx(0.0, abs=1e-9)
@@ -166,5 +135,5 @@ def test_tiny_model_scores_ppi_and_affinity_end_to_end(built, tiny_extended_mode
     out = tmp_path / "eval"
     assert main(["eval", "run", "peer_yeast_ppi", "--model", str(tiny_extended_model), "--data", str(built),
                  "--out", str(out), "--limit", "2", "--backend", "hf", "--device", "cpu"]) == 0
-    lines = [json.loads(x) for x in (out / "peer_yeast_ppi" / "default" / "results.jsonl").read_text().splitlines()]
+    lines = read_jsonl(out / "peer_yeast_ppi" / "default" / "results.jsonl")
     assert {r["metric"] for r in lines} == {"accuracy"} and all(r["n_items"] == 2 for r in lines)

@@ -10,33 +10,28 @@ from pathlib import Path
 import pytest
 
 from biomatrix_plugin.errors import InputFileError
-from biomatrix_plugin.eval.generation import Generation
 from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
 from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
 from biomatrix_plugin.protein3d.vq_csv import read_vq_csv
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
+from conftest import read_jsonl
+from task_testing import FIXTURES, OracleBackend, build_fixture_tasks, fake_model_dir, rejects
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TASK = "pfud_structure_understanding"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pfud")
-    build_tasks([TaskRegistry().get(TASK)], BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks(TASK, out)
     return out
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def test_counts_and_rejects_name_the_structure(built):
-    assert len(_rows(built / TASK / "default" / "train.jsonl")) == 2
-    assert len(_rows(built / TASK / "default" / "test.jsonl")) == 2
-    reasons = [json.loads(line)["reason"] for line in (built / TASK / "rejects.jsonl").read_text().splitlines()]
+    assert len(read_jsonl(built / TASK / "default" / "train.jsonl")) == 2
+    assert len(read_jsonl(built / TASK / "default" / "test.jsonl")) == 2
+    reasons = rejects(built, TASK)
     assert any("structure 'Q00000': no GCP-VQVAE codes" in r for r in reasons)
     assert any("5 codes but the sequence has 26 residues" in r for r in reasons)
     assert any("category 'quiz'" in r for r in reasons)
@@ -45,7 +40,7 @@ def test_counts_and_rejects_name_the_structure(built):
 
 def test_prompt_holds_sequence_codes_and_question(built):
     codes = {r.pid: r.codes for r in read_vq_csv(FIXTURES / "pfud" / "vq_indices.csv")[0]}
-    for row in _rows(built / TASK / "default" / "test.jsonl"):
+    for row in read_jsonl(built / TASK / "default" / "test.jsonl"):
         found = unwrap(row["prompt"])
         assert not found.errors
         pid = json.loads(row["raw_input"])["id"]
@@ -55,34 +50,20 @@ def test_prompt_holds_sequence_codes_and_question(built):
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
-    task = TaskRegistry().get(TASK)
     with pytest.raises(InputFileError, match="pfud/train.jsonl"):
-        build_tasks([task], BuildOptions(raw_root=tmp_path, out_dir=tmp_path / "out", progress=False, shards=1))
+        build_fixture_tasks(TASK, tmp_path / "out", raw_root=tmp_path)
     shutil.copytree(FIXTURES / "pfud", tmp_path / "pfud")
     (tmp_path / "pfud" / "vq_indices.csv").unlink()
     with pytest.raises(InputFileError, match="no public download"):
-        build_tasks([task], BuildOptions(raw_root=tmp_path, out_dir=tmp_path / "out", progress=False, shards=1))
-
-
-class Oracle:
-    def __init__(self, built: Path):
-        self.answers = {}
-        for row in _rows(built / TASK / "default" / "test.jsonl"):
-            content = row["instruction"] if not row["input"] else f"{row['instruction']}\n{row['input']}"
-            self.answers[content] = row["answer"]
-
-    def generate(self, prompts, config):
-        return [Generation([self.answers[m[-1]["content"]]]) for m in prompts]
+        build_fixture_tasks(TASK, tmp_path / "out", raw_root=tmp_path)
 
 
 def test_eval_run_scores_gold_answers_perfectly_and_report_lists_the_paper(built, tmp_path):
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text('{"model_type": "qwen3"}\n')
     out = tmp_path / "eval"
-    summary = run_eval([TaskRegistry().get(TASK)], RunOptions(model=model, data_dir=built, out_dir=out,
-                                                              backend="oracle"),
-                       backend_factory=lambda: Oracle(built))[0]
+    # the gold answers, bare (the text readout reads the generation whole)
+    summary = run_eval([TaskRegistry().get(TASK)], RunOptions(model=fake_model_dir(tmp_path), data_dir=built,
+                                                              out_dir=out, backend="oracle"),
+                       backend_factory=lambda: OracleBackend(built))[0]
     for name in ("bleu2", "rouge1", "rouge2", "rouge_l"):
         assert summary["metrics"][name] == pytest.approx(1.0), name
     rows = {r.metric: r for r in build_rows(load_results(out), load_paper()) if r.task == TASK}
@@ -110,12 +91,12 @@ def test_tiny_model_runs_the_protein_structure_group_end_to_end(tiny_extended_mo
             (tmp_path / "tasks" / folder / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     registry = TaskRegistry(tmp_path / "tasks")
     data_dir, out = tmp_path / "data", tmp_path / "out"
-    build_tasks(registry.all(), BuildOptions(raw_root=FIXTURES, out_dir=data_dir, progress=False, shards=1))
+    build_fixture_tasks(registry.all(), data_dir)
     argv = ["eval", "run", "all", "--model", str(tiny_extended_model), "--data", str(data_dir), "--out", str(out),
             "--limit", "2", "--device", "cpu", "--batch-size", "2", "--tasks-dir", str(tmp_path / "tasks")]
     assert main(argv) == 0
     for task in (TASK, "prodva_cameo"):
         assert (out / task / "default" / "results.jsonl").is_file(), task
-    results = [json.loads(line) for line in (out / TASK / "default" / "results.jsonl").read_text().splitlines()]
+    results = read_jsonl(out / TASK / "default" / "results.jsonl")
     assert {r["metric"] for r in results} == {"bleu2", "rouge1", "rouge2", "rouge_l"}
     assert all(r["n_items"] == 2 for r in results)

@@ -3,81 +3,61 @@ with an oracle, every model-based metric "not computed" with its reason unless a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from biomatrix_plugin.eval import proteins
-from biomatrix_plugin.eval.generation import Generation
 from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
 from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
 from biomatrix_plugin.tasks.sources.prodva import function_text
+from conftest import read_jsonl
+from task_testing import OracleBackend, build_fixture_tasks, fake_model_dir, rejects, results_by_metric
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TASKS = ("prodva_cameo", "prodva_molinst_swissprotclap")
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prodva")
-    registry = TaskRegistry()
-    build_tasks([registry.get(t) for t in TASKS], BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False,
-                                                                 shards=1))
+    build_fixture_tasks(TASKS, out)
     return out
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _rejects(built: Path, task: str) -> list[str]:
-    return [json.loads(line)["reason"] for line in (built / task / "rejects.jsonl").read_text().splitlines()]
-
-
 def test_counts_and_rejects(built):
-    assert len(_rows(built / "prodva_cameo" / "default" / "train.jsonl")) == 2
-    assert len(_rows(built / "prodva_cameo" / "default" / "test.jsonl")) == 2
-    cameo = _rejects(built, "prodva_cameo")
+    assert len(read_jsonl(built / "prodva_cameo" / "default" / "train.jsonl")) == 2
+    assert len(read_jsonl(built / "prodva_cameo" / "default" / "test.jsonl")) == 2
+    cameo = rejects(built, "prodva_cameo")
     assert any("invalid character(s) '1'" in r for r in cameo)
     assert any("no ':' before the function keywords" in r for r in cameo)
     assert any(r == "instruction: empty" for r in cameo)
-    clap = _rejects(built, "prodva_molinst_swissprotclap")
+    clap = rejects(built, "prodva_molinst_swissprotclap")
     assert any("no numbered requirement" in r for r in clap) and any("'*'" in r for r in clap)
 
 
 def test_function_text_is_cut_as_pdfbench_parses_it(built):
-    test = _rows(built / "prodva_cameo" / "default" / "test.jsonl")[0]
+    test = read_jsonl(built / "prodva_cameo" / "default" / "test.jsonl")[0]
     assert test["raw_input"] == "Heme binding; Oxygen transport"
     assert "The designed protein sequence is" not in test["prompt"]
-    clap = _rows(built / "prodva_molinst_swissprotclap" / "default" / "test.jsonl")[0]
+    clap = read_jsonl(built / "prodva_molinst_swissprotclap" / "default" / "test.jsonl")[0]
     assert clap["raw_input"].startswith("1. The protein must bind calcium.")
     assert function_text("x: a; b. The designed protein sequence is ", "as_is") == "x: a; b."
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_rows_round_trip_and_sequences_are_stripped(built, task):
-    for row in _rows(built / task / "default" / "train.jsonl"):
+    for row in read_jsonl(built / task / "default" / "train.jsonl"):
         seq = unwrap(row["output"]).first("protein")
         assert seq and seq == row["raw_output"] and seq == seq.strip()
-    for row in _rows(built / task / "default" / "test.jsonl"):
+    for row in read_jsonl(built / task / "default" / "test.jsonl"):
         assert unwrap(row["answer"]).first("protein") == row["references"][0]
 
 
-class Oracle:
-    def __init__(self, built: Path):
-        self.answers = {}
-        for task in TASKS:
-            for row in _rows(built / task / "default" / "test.jsonl"):
-                content = row["instruction"] if not row["input"] else f"{row['instruction']}\n{row['input']}"
-                self.answers[content] = f"Here is a design: {row['answer']}"
-
-    def generate(self, prompts, config):
-        return [Generation([self.answers[m[-1]["content"]]] * config.n) for m in prompts]
+def oracle(built: Path) -> OracleBackend:
+    return OracleBackend(built, tasks=TASKS, wrap=lambda answer: f"Here is a design: {answer}")
 
 
 class Folder:
@@ -89,27 +69,18 @@ class Folder:
         return ca, 50.0 + len(sequence) % 40, 8.0
 
 
-@pytest.fixture
-def model(tmp_path) -> Path:
-    path = tmp_path / "model"
-    path.mkdir()
-    (path / "config.json").write_text('{"model_type": "qwen3"}\n')
-    return path
-
-
-def test_eval_run_reports_not_computed_without_models_and_scores_with_an_injected_folder(built, model,
-                                                                                         tmp_path):
+def test_eval_run_reports_not_computed_without_models_and_scores_with_an_injected_folder(built, tmp_path):
+    model = fake_model_dir(tmp_path)
     registry = TaskRegistry()
     tasks = [registry.get(t) for t in TASKS]
     out = tmp_path / "eval"
     summaries = run_eval(tasks, RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle"),
-                         backend_factory=lambda: Oracle(built))
+                         backend_factory=lambda: oracle(built))
     cameo = next(s for s in summaries if s["task"] == "prodva_cameo")["metrics"]
     assert cameo["rep"] == pytest.approx(0.0)  # the fixture's gold designs have no tandem repeat
     for name in ("ppl", "plddt", "plddt_gt70_pct", "pae", "protrek", "keyword_recovery_pct"):
         assert cameo[name] is None, name
-    results = {json.loads(line)["metric"]: json.loads(line)
-               for line in (out / "prodva_cameo" / "default" / "results.jsonl").read_text().splitlines()}
+    results = {m: r for (t, _, m), r in results_by_metric(out).items() if t == "prodva_cameo"}
     assert "ESMFold" in results["plddt"]["reason"] and "ProTrek" in results["protrek"]["reason"]
     assert "InterProScan" in results["keyword_recovery_pct"]["reason"]
     rows = build_rows(load_results(out), load_paper())
@@ -118,7 +89,7 @@ def test_eval_run_reports_not_computed_without_models_and_scores_with_an_injecte
     proteins.set_structure_predictor(Folder())
     try:
         again = run_eval(tasks[:1], RunOptions(model=model, data_dir=built, out_dir=tmp_path / "eval2",
-                                               backend="oracle"), backend_factory=lambda: Oracle(built))
+                                               backend="oracle"), backend_factory=lambda: oracle(built))
     finally:
         proteins.set_structure_predictor(None)
     folded = again[0]["metrics"]

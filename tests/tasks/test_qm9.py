@@ -11,17 +11,14 @@ import numpy as np
 import pytest
 
 from biomatrix_plugin.errors import ConfigError
-from biomatrix_plugin.eval.generation import Generation
 from biomatrix_plugin.eval.readout import ReadoutSpec, read_out
-from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.registry import TaskRegistry
 from biomatrix_plugin.tasks.sources import qm9
 from biomatrix_plugin.tasks.spec import Task
 from conftest import molstructok_checkpoint_path, read_jsonl
+from task_testing import FIXTURES, OracleBackend, build_fixture_tasks, results_by_metric, run_oracle_eval
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CONDITIONAL = tuple(f"qm9_conditional_{p}" for p in qm9.PROPERTIES)
 # the fixture holds 19 characterized molecules: a train split of 10 and a test fraction of 0.2 (3 molecules)
 FIXTURE_OPTIONS = {"train_size": 10, "test_fraction": 0.2, "test_rows": None}
@@ -120,7 +117,7 @@ def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("qm9_built")
     tasks = [fixture_task("qm9_unconditional"), fixture_task("qm9_conditional_homo"),
              fixture_task("qm9_conditional_mu")]
-    build_tasks(tasks, BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks(tasks, out)
     return out
 
 
@@ -173,8 +170,7 @@ def test_conditional_rows_state_the_target_in_the_unit(built):
 
 def test_test_rows_caps_the_evaluated_molecules(tmp_path):
     molstructok_checkpoint_path()
-    build_tasks([fixture_task("qm9_unconditional", test_rows=2)],
-                BuildOptions(raw_root=FIXTURES, out_dir=tmp_path, progress=False, shards=1))
+    build_fixture_tasks([fixture_task("qm9_unconditional", test_rows=2)], tmp_path)
     _, _, te = nextmol_split(19, 10, 0.2)
     kept = {r["raw_input"] for r in read_jsonl(tmp_path / "qm9_unconditional/default/test.jsonl")}
     assert kept == {gdb_of_split_id(i) for i in te[:2]}  # the first two in permutation order
@@ -208,54 +204,24 @@ def test_missing_checkpoint_is_one_config_error(monkeypatch, tmp_path):
         with pytest.raises(ConfigError, match="MolStrucTok checkpoint"):
             read_out("<|mol_3d_start|>[H 3][O 26][H 304]<|mol_3d_end|>", ReadoutSpec("mol3d"))
         with pytest.raises(ConfigError, match="MolStrucTok checkpoint"):  # the build stops before any record
-            build_tasks([fixture_task("qm9_conditional_mu")],
-                        BuildOptions(raw_root=FIXTURES, out_dir=tmp_path / "out", progress=False, shards=1))
+            build_fixture_tasks([fixture_task("qm9_conditional_mu")], tmp_path / "out")
     finally:
         readout_mol3d._tokenizer.cache_clear()
         tokenizer.get_tokenizer.cache_clear()
 
 
-class Oracle:
+def oracle(built: Path) -> OracleBackend:
     """Answers each prompt with a gold joint-token answer of the test rows that ask it, in words; rows that
     share a prompt (every unconditional row) get their golds in turn, so the generated set is the test set."""
-
-    def __init__(self, built: Path):
-        self.answers: dict[str, list[str]] = {}
-        for path in built.glob("*/*/test.jsonl"):
-            for row in read_jsonl(path):
-                self.answers.setdefault(row["instruction"], []).append(f"Sure: {row['answer']}")
-        self.served: dict[str, int] = {}
-
-    def generate(self, prompts, config):
-        out = []
-        for m in prompts:
-            golds = self.answers[m[-1]["content"]]
-            k = self.served.get(m[-1]["content"], 0)
-            self.served[m[-1]["content"]] = k + 1
-            out.append(Generation([golds[k % len(golds)]] * config.n))
-        return out
+    return OracleBackend(built, wrap=lambda answer: f"Sure: {answer}", in_turn=True)
 
 
-@pytest.fixture
-def model(tmp_path) -> Path:
-    path = tmp_path / "model"
-    path.mkdir()
-    (path / "config.json").write_text('{"model_type": "qwen3"}\n')
-    return path
-
-
-def _results(out: Path) -> dict:
-    return {(r["task"], r["metric"]): r for p in out.glob("*/*/results.jsonl") for r in read_jsonl(p)}
-
-
-def test_eval_run_scores_the_gold_structures_and_the_report_lists_the_paper(built, model, tmp_path):
+def test_eval_run_scores_the_gold_structures_and_the_report_lists_the_paper(built, tmp_path):
     from biomatrix_plugin.cli import main
 
-    out = tmp_path / "eval"
-    tasks = [TaskRegistry().get("qm9_unconditional"), TaskRegistry().get("qm9_conditional_homo")]
-    run_eval(tasks, RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle"),
-             backend_factory=lambda: Oracle(built))
-    results = _results(out)
+    out = run_oracle_eval(["qm9_unconditional", "qm9_conditional_homo"], built, tmp_path / "eval",
+                          oracle=oracle(built))
+    results = {(task, metric): r for (task, _, metric), r in results_by_metric(out).items()}
     for metric in ("atom_stability", "mol_stability", "validity_3d", "bond_length_mmd", "bond_angle_mmd",
                    "dihedral_mmd"):
         r = results[("qm9_unconditional", metric)]
@@ -282,7 +248,7 @@ def test_eval_run_scores_the_gold_structures_and_the_report_lists_the_paper(buil
     assert "0.897" in line
 
 
-def test_property_mae_is_zero_for_the_gold_structures_with_an_exact_oracle(built, model, tmp_path):
+def test_property_mae_is_zero_for_the_gold_structures_with_an_exact_oracle(built, tmp_path):
     from rdkit import Chem
 
     from biomatrix_plugin.eval.properties import register_property
@@ -295,10 +261,9 @@ def test_property_mae_is_zero_for_the_gold_structures_with_an_exact_oracle(built
     # an exact oracle: looks the decoded molecule's graph up, so the gold answers score 0
     register_property("qm9_homo", lambda mol: targets[Chem.MolToSmiles(Chem.RemoveHs(mol))])
     try:
-        run_eval([TaskRegistry().get("qm9_conditional_homo")],
-                 RunOptions(model=model, data_dir=built, out_dir=tmp_path / "eval", backend="oracle"),
-                 backend_factory=lambda: Oracle(built))
-        assert _results(tmp_path / "eval")[("qm9_conditional_homo", "property_mae")]["value"] == pytest.approx(0.0)
+        out = run_oracle_eval("qm9_conditional_homo", built, tmp_path / "eval", oracle=oracle(built))
+        assert results_by_metric(out)[("qm9_conditional_homo", "default", "property_mae")]["value"] == \
+            pytest.approx(0.0)
     finally:
         register_property("qm9_homo", None)
 

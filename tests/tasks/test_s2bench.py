@@ -13,16 +13,14 @@ import selfies as sf
 from rdkit import Chem
 
 from biomatrix_plugin.corpus.records import RecordRejected
-from biomatrix_plugin.eval.generation import Generation
 from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
-from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap, wrap_selfies, wrap_smiles
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
 from biomatrix_plugin.tasks.converters import PrepareContext
 from biomatrix_plugin.tasks.registry import TaskRegistry
 from biomatrix_plugin.tasks.sources import s2bench
+from conftest import read_jsonl
+from task_testing import OracleBackend, build_fixture_tasks, run_oracle_eval
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TASKS = ("s2bench_edit_addcomp", "s2bench_edit_delcomp", "s2bench_edit_subcomp", "s2bench_custom_atomnum",
          "s2bench_custom_bondnum", "s2bench_custom_funcgroup", "s2bench_opt_logp", "s2bench_opt_mr",
          "s2bench_opt_qed")
@@ -68,14 +66,8 @@ ORACLE = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("s2bench_out")
-    registry = TaskRegistry()
-    build_tasks([registry.get(t) for t in TASKS],
-                BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks(TASKS, out)
     return out
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def _canon(smiles: str) -> str:
@@ -93,7 +85,7 @@ def test_counts_and_rejects_name_their_reason(built, task_id):
     assert manifest["records"]["test"]["converted"] == kept_test
     assert manifest["rows"]["train"]["smiles"]["rows"] == manifest["rows"]["train"]["selfies"]["rows"] == kept_train
     assert manifest["table31"]["test"] == 5000
-    rejects = _rows(built / task_id / "rejects.jsonl")
+    rejects = read_jsonl(built / task_id / "rejects.jsonl")
     assert not any("another sub-task's row" in r["reason"] for r in rejects)
     own = {"train": [r["reason"] for r in rejects if r["split"] == "train"],
            "test": [r["reason"] for r in rejects if r["split"] == "test"]}
@@ -109,7 +101,7 @@ def test_rows_round_trip_and_show_the_instructions_molecule(built, task_id):
     has_molecule = "fields" in task["input"]
     for variant in ("smiles", "selfies"):
         for split in ("train", "test"):
-            for row in _rows(built / task_id / variant / f"{split}.jsonl"):
+            for row in read_jsonl(built / task_id / variant / f"{split}.jsonl"):
                 text = row["instruction"] + (row.get("output") or "")
                 parsed = unwrap(text, check_vocabulary=False)
                 assert not parsed.errors, (row, parsed.errors)
@@ -123,26 +115,26 @@ def test_rows_round_trip_and_show_the_instructions_molecule(built, task_id):
 
 def test_swapped_slots_still_find_the_molecule_and_the_groups(built):
     # "Modify the molecule nitro by removing a O=[N+]([O-])c1ccccc1C." (the generator's slot bug)
-    rows = _rows(built / "s2bench_edit_delcomp" / "smiles" / "train.jsonl")
+    rows = read_jsonl(built / "s2bench_edit_delcomp" / "smiles" / "train.jsonl")
     keys = [json.loads(r["raw_input"]) for r in rows]
     assert {"molecule": "Cc1ccccc1[N+](=O)[O-]", "removed_group": "nitro"} in keys
-    sub = [json.loads(r["raw_input"]) for r in _rows(built / "s2bench_edit_subcomp" / "smiles" / "train.jsonl")]
+    sub = [json.loads(r["raw_input"]) for r in read_jsonl(built / "s2bench_edit_subcomp" / "smiles" / "train.jsonl")]
     assert {"molecule": "CC(C)CO", "removed_group": "hydroxyl", "added_group": "nitrile"} in sub
 
 
 def test_test_rows_carry_the_metrics_reference_objects(built):
-    add = _rows(built / "s2bench_edit_addcomp" / "selfies" / "test.jsonl")
+    add = read_jsonl(built / "s2bench_edit_addcomp" / "selfies" / "test.jsonl")
     assert add[1]["references"] == [{"molecule": "<|mol_smi_start|>CC(C)C<|mol_smi_end|>",
                                      "added_group": "benzene ring"}]
     assert add[1]["answer"] == ""  # no gold molecule: the benchmark checks the edit, the reference is its input
     assert "<|mol_sfi_start|>" in add[1]["instruction"]  # the prompt is in the variant's notation
-    delete = _rows(built / "s2bench_edit_delcomp" / "smiles" / "test.jsonl")
+    delete = read_jsonl(built / "s2bench_edit_delcomp" / "smiles" / "test.jsonl")
     assert delete[0]["references"][0]["removed_group"] == "benzene ring"  # benchmark writes benzene_ring
-    atoms = _rows(built / "s2bench_custom_atomnum" / "smiles" / "test.jsonl")[1]["references"][0]
+    atoms = read_jsonl(built / "s2bench_custom_atomnum" / "smiles" / "test.jsonl")[1]["references"][0]
     assert list(atoms) == list(s2bench.ELEMENTS) and (atoms["carbon"], atoms["nitrogen"], atoms["sulfur"]) == (3, 1, 0)
-    groups = _rows(built / "s2bench_custom_funcgroup" / "smiles" / "test.jsonl")[0]["references"][0]
+    groups = read_jsonl(built / "s2bench_custom_funcgroup" / "smiles" / "test.jsonl")[0]["references"][0]
     assert "thioether" not in groups and groups["benzene rings"] == 1 and len(groups) == 18
-    qed = _rows(built / "s2bench_opt_qed" / "smiles" / "test.jsonl")
+    qed = read_jsonl(built / "s2bench_opt_qed" / "smiles" / "test.jsonl")
     assert [r["references"][0]["direction"] for r in qed] == ["increase", "decrease"]
     assert all(r["references"][0]["property"] == "QED" for r in qed)
 
@@ -173,29 +165,16 @@ def test_prepare_refuses_two_openmolins_scales(tmp_path):
         s2bench.prepare_s2bench(PrepareContext(task.id, task.data, tmp_path, task["source"]["options"], two))
 
 
-class Oracle:
+def correct_molecule_oracle(built: Path) -> OracleBackend:
     """Answers each test prompt with a correct molecule (ORACLE) wrapped in the prompt's notation."""
-
-    def __init__(self, built: Path):
-        self.answers = {}
-        for path in built.glob("*/*/test.jsonl"):
-            variant = path.parent.name
-            for row in _rows(path):
-                smiles = ORACLE[row["raw_input"]]
-                wrapped = wrap_smiles(smiles) if variant == "smiles" else wrap_selfies(sf.encoder(smiles))
-                self.answers[row["instruction"]] = f"Here is the molecule: {wrapped}"
-
-    def generate(self, prompts, config):
-        return [Generation([self.answers[m[-1]["content"]]]) for m in prompts]
-
-
-@pytest.fixture
-def model(tmp_path) -> Path:
-    path = tmp_path / "model"
-    path.mkdir()
-    (path / "config.json").write_text('{"model_type": "qwen3"}\n')
-    (path / "model.safetensors").write_bytes(b"weights" * 100)
-    return path
+    answers = {}
+    for path in built.glob("*/*/test.jsonl"):
+        variant = path.parent.name
+        for row in read_jsonl(path):
+            smiles = ORACLE[row["raw_input"]]
+            wrapped = wrap_smiles(smiles) if variant == "smiles" else wrap_selfies(sf.encoder(smiles))
+            answers[row["instruction"]] = f"Here is the molecule: {wrapped}"
+    return OracleBackend(answers)
 
 
 def _score(results: dict) -> None:
@@ -215,15 +194,15 @@ def test_the_metrics_score_correct_answers_against_the_built_references(built):
     from biomatrix_plugin.eval.run import metric_options
 
     registry = TaskRegistry()
-    oracle = Oracle(built)
+    oracle = correct_molecule_oracle(built)
     results = {}
     for task_id in TASKS:
         task = registry.get(task_id)
         for variant in task.variants:
-            rows = _rows(built / task_id / variant / "test.jsonl")
+            rows = read_jsonl(built / task_id / variant / "test.jsonl")
             spec = ReadoutSpec.for_task(task.data, variant)
-            answers = [read_out(oracle.answers[r["instruction"]], spec).value for r in rows]
-            train = [read_out(r["output"], spec).value for r in _rows(built / task_id / variant / "train.jsonl")]
+            answers = [read_out(oracle.answer(r["instruction"]), spec).value for r in rows]
+            train = [read_out(r["output"], spec).value for r in read_jsonl(built / task_id / variant / "train.jsonl")]
             for metric in task["eval"]["metrics"]:
                 refs = [r["references"][0] for r in rows]
                 needs_train = metric["name"] == "custom_wsr"
@@ -234,11 +213,8 @@ def test_the_metrics_score_correct_answers_against_the_built_references(built):
     _score(results)
 
 
-def test_eval_run_scores_correct_answers_and_the_report_shows_the_paper(built, model, tmp_path):
-    registry = TaskRegistry()
-    out = tmp_path / "out"
-    opts = RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle", batch_size=4)
-    run_eval([registry.get(t) for t in TASKS], opts, backend_factory=lambda: Oracle(built))
+def test_eval_run_scores_correct_answers_and_the_report_shows_the_paper(built, tmp_path):
+    out = run_oracle_eval(TASKS, built, tmp_path / "out", oracle=correct_molecule_oracle(built), batch_size=4)
     results = {(r["task"], r["variant"], r["metric"]): r for r in load_results(out)}
     assert len(results) == len(TASKS) * 2 * 2
     _score(results)

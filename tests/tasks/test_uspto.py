@@ -13,15 +13,12 @@ import pytest
 import selfies as sf
 from rdkit import Chem
 
-from biomatrix_plugin.eval.generation import Generation
 from biomatrix_plugin.eval.report import build_rows, load_paper, load_results
-from biomatrix_plugin.eval.run import RunOptions, run_eval
 from biomatrix_plugin.modalities.serialization import unwrap
-from biomatrix_plugin.tasks.build import BuildOptions, build_tasks
-from biomatrix_plugin.tasks.registry import TaskRegistry
 from biomatrix_plugin.tasks.sources.uspto import strip_atom_maps
+from conftest import read_jsonl
+from task_testing import build_fixture_tasks, rejects, run_oracle_eval
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TASK = "uspto50k_retrosynthesis"
 TRAIN_REJECTS = ["class: '11' is not a reaction type 1-10", "product: empty reaction side",
                  "reagents: 'CO' is not empty", "reactants: SMILES '[CH3][C](=[O])[O]C(': RDKit cannot parse it"]
@@ -31,12 +28,8 @@ TEST_REJECTS = ["0 '>' in 'no reaction here'"]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("uspto_out")
-    build_tasks([TaskRegistry().get(TASK)], BuildOptions(raw_root=FIXTURES, out_dir=out, progress=False, shards=1))
+    build_fixture_tasks(TASK, out)
     return out
-
-
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_counts_and_rejects(built):
@@ -44,8 +37,7 @@ def test_counts_and_rejects(built):
     assert manifest["records"]["train"] == {"read": 7, "converted": 3, "routed": 0, "rejected": 4}
     assert manifest["records"]["test"] == {"read": 4, "converted": 3, "routed": 0, "rejected": 1}
     assert manifest["table31"] == {"train": 40008, "test": 5007}
-    reasons = {s: [r["reason"] for r in _rows(built / TASK / "rejects.jsonl") if r["split"] == s]
-               for s in ("train", "test")}
+    reasons = {s: rejects(built, TASK, s) for s in ("train", "test")}
     for split, wanted in (("train", TRAIN_REJECTS), ("test", TEST_REJECTS)):
         assert len(reasons[split]) == len(wanted)
         for want in wanted:
@@ -53,7 +45,7 @@ def test_counts_and_rejects(built):
 
 
 def test_atom_maps_are_gone_and_leaving_groups_kept(built):
-    rows = _rows(built / TASK / "smiles" / "train.jsonl")
+    rows = read_jsonl(built / TASK / "smiles" / "train.jsonl")
     assert not any(re.search(r":\d+\]", json.dumps(r)) for r in rows)
     pairs = {(r["raw_input"], r["raw_output"]) for r in rows}
     assert ("CC(=O)Nc1ccccc1", "CC(=O)Cl.Nc1ccccc1") in pairs  # the unmapped Cl of acetyl chloride stays
@@ -68,7 +60,7 @@ def test_atom_maps_are_gone_and_leaving_groups_kept(built):
 
 def test_the_raw_atom_order_does_not_survive(built):
     # the two test rows write the same product in different mapped atom orders: one canonical input
-    rows = _rows(built / TASK / "smiles" / "test.jsonl")
+    rows = read_jsonl(built / TASK / "smiles" / "test.jsonl")
     assert rows[0]["raw_input"] == rows[1]["raw_input"] == "CC(=O)Nc1ccccc1"
     assert rows[0]["references"] == rows[1]["references"] == ["CC(=O)Cl.Nc1ccccc1", "CC(=O)OC(C)=O.Nc1ccccc1"]
 
@@ -76,7 +68,7 @@ def test_the_raw_atom_order_does_not_survive(built):
 @pytest.mark.parametrize("variant", ["smiles", "selfies"])
 def test_rows_round_trip_through_unwrap(built, variant):
     for split in ("train", "test"):
-        for row in _rows(built / TASK / variant / f"{split}.jsonl"):
+        for row in read_jsonl(built / TASK / variant / f"{split}.jsonl"):
             parsed = unwrap(row["instruction"] + row["input"] + (row.get("output") or row["answer"]),
                             check_vocabulary=False)
             assert not parsed.errors and {s.modality for s in parsed.segments} == {variant}
@@ -86,24 +78,8 @@ def test_rows_round_trip_through_unwrap(built, variant):
             assert Chem.CanonSmiles(values[1]) in {Chem.CanonSmiles(g) for g in golds}
 
 
-class Oracle:
-    def __init__(self, built: Path):
-        self.answers = {}
-        for path in built.glob("*/*/test.jsonl"):
-            for row in _rows(path):
-                self.answers[f"{row['instruction']}\n{row['input']}"] = f"Reactants: {row['answer']}"
-
-    def generate(self, prompts, config):
-        return [Generation([self.answers[m[-1]["content"]]]) for m in prompts]
-
-
 def test_gold_reactants_score_perfectly_and_the_report_lists_the_task(built, tmp_path):
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text('{"model_type": "qwen3"}\n')
-    out = tmp_path / "out"
-    run_eval([TaskRegistry().get(TASK)], RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle"),
-             backend_factory=lambda: Oracle(built))
+    out = run_oracle_eval(TASK, built, tmp_path / "out", wrap=lambda answer: f"Reactants: {answer}")
     results = load_results(out)
     assert {(r["variant"], r["metric"]) for r in results} == {
         (v, m) for v in ("smiles", "selfies") for m in ("inchi_match", "fts", "validity")}
