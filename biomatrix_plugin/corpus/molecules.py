@@ -145,10 +145,10 @@ class MoleculeViews:
     @property
     def selfies(self) -> str:
         if self._selfies is None:
-            import selfies as sf
+            from biomatrix_plugin.modalities import selfies_fast
 
             try:
-                self._selfies = sf.encoder(self.canonical_smiles, strict=True)
+                self._selfies = selfies_fast.encode(self.canonical_smiles)
             except Exception as exc:
                 detail = " ".join(str(exc).split())  # selfies' message spans several lines
                 raise RecordRejected(

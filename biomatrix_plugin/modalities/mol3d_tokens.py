@@ -61,9 +61,9 @@ def _token(pos: int, sym: str, code: int) -> str:
 
 
 def _is_decodable_atom(symbol: str) -> bool:
-    from selfies.grammar_rules import process_atom_symbol
+    from biomatrix_plugin.modalities import selfies_fast
 
-    return process_atom_symbol(symbol) is not None
+    return selfies_fast.is_atom_symbol(symbol)
 
 
 def _check_token(pos: int, sym: str, code: int, is_atom: bool) -> None:
@@ -83,8 +83,10 @@ def _check_token(pos: int, sym: str, code: int, is_atom: bool) -> None:
 def _decode_symbols(symbols: Sequence[str]) -> str:
     import selfies as sf
 
+    from biomatrix_plugin.modalities import selfies_fast
+
     try:
-        return sf.decoder("".join(symbols)) or ""
+        return selfies_fast.decode("".join(symbols)) or ""
     except sf.DecoderError as exc:
         raise SerializationError(f"SELFIES cannot decode the symbols ({str(exc).splitlines()[0]})") from None
 

@@ -620,3 +620,25 @@ class _Derivation:
             fragments.append("".join(derived))
         return ".".join(fragments)
 
+
+
+def encode(smiles: str) -> str:
+    """``selfies.encoder(smiles, strict=True)``: the fast path, or selfies itself where it declines (which
+    then returns the answer or raises its own EncoderError with the reason)."""
+    fast = encoder(smiles)
+    if fast is not None:
+        return fast
+    import selfies as sf
+
+    return sf.encoder(smiles, strict=True)
+
+
+def decode(selfies: str) -> str:
+    """``selfies.decoder(selfies)``: the fast path, or selfies itself where it declines (which raises
+    DecoderError for what it cannot decode)."""
+    fast = decoder(selfies)
+    if fast is not None:
+        return fast
+    import selfies as sf
+
+    return sf.decoder(selfies)

@@ -21,6 +21,7 @@ from biomatrix_plugin.modalities.serialization import (
     check_free_text,
     check_smiles_size,
     check_struct_sfi,
+    has_whitespace,
     normalize_protein,
     parse_code_list,
     split_selfies,
@@ -59,10 +60,10 @@ def _canonical_component(smiles: str) -> str | None:
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _selfies_component(canonical: str) -> tuple[str | None, str | None]:
     """(SELFIES, None) or (None, the encoder's reason) for one canonical component."""
-    import selfies as sf
+    from biomatrix_plugin.modalities import selfies_fast
 
     try:
-        return sf.encoder(canonical, strict=True), None
+        return selfies_fast.encode(canonical), None
     except Exception as exc:  # selfies raises EncoderError (or a bare Exception subclass) with the reason
         return None, " ".join(str(exc).split())
 
@@ -114,7 +115,7 @@ def molecule(value: Any, where: str) -> Molecule:
     if not isinstance(value, str) or not value.strip():
         raise RecordRejected(f"{where}: empty molecule field")
     smiles = value.strip()
-    if any(c.isspace() for c in smiles):
+    if has_whitespace(smiles):
         raise RecordRejected(f"{where}: SMILES {_short(smiles)} contains whitespace")
     try:
         check_smiles_size(smiles)
