@@ -27,7 +27,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from biomatrix_plugin.errors import ConfigError
+from biomatrix_plugin.errors import BioMatrixError, ConfigError
 from biomatrix_plugin.eval.readout import ReadOut, ReadoutSpec
 
 CONFIG_ENV = "BIOMATRIX_GCP_VQVAE_CONFIG"
@@ -69,7 +69,7 @@ def structure_decoder() -> StructureDecoder | None:
         try:
             decoder = GCPVQVAETokenizer(GCPVQVAEConfig.from_yaml(path))
             decoder.check()
-        except Exception as exc:  # one clear error for the whole run, naming the variable and the file
+        except (BioMatrixError, OSError) as exc:  # one clear error for the run, naming the variable and file
             raise StructureDecoderError(f"${CONFIG_ENV}={path}: cannot build the GCP-VQVAE decoder: {exc}") from exc
         _STATE["from_env"] = (path, decoder)
     return _STATE["from_env"][1]
@@ -111,6 +111,6 @@ def read_protein3d(text: str, spec: ReadoutSpec) -> ReadOut:
         return ReadOut(value, NO_DECODER)
     try:
         value["ca"] = decode_ca(codes, decoder)
-    except Exception as exc:  # the decoder's reason for this code list (too long, a failed run)
+    except (BioMatrixError, RuntimeError, ValueError) as exc:  # the decoder's reason for this code list
         return ReadOut(value, f"structure decoder failed: {' '.join(str(exc).split())[:200]}")
     return ReadOut(value)

@@ -174,9 +174,9 @@ def test_report_matches_the_papers_names(tmp_path, capsys):
     gen.write_text("".join(json.dumps({"atoms": atoms, "coords": (coords * f).tolist()}) + "\n" for f in (1.0, 1.5)))
     res = tmp_path / "results"
     assert run(capsys, "metric", "validity_3d", "--pred", str(gen), "--field", "*", "--option", "complete=true",
-               "--task", "qm9_unconditional_2d", "--out", str(res / "vc.json"))[0] == 0
+               "--task", "qm9_unconditional", "--out", str(res / "vc.json"))[0] == 0
     assert run(capsys, "metric", "atom_stability", "--pred", str(gen), "--field", "*",
-               "--task", "qm9_unconditional_3d", "--out", str(res / "as.json"))[0] == 0
+               "--task", "qm9_unconditional", "--out", str(res / "as.json"))[0] == 0
     opt = tmp_path / "opt.txt"
     opt.write_text("c1ccccc1O\nbad(\nCCCO\nC1CC\n")  # 2 of 4 outputs invalid
     ref = tmp_path / "ref.jsonl"
@@ -197,11 +197,11 @@ def test_report_matches_the_papers_names(tmp_path, capsys):
         return [c.strip() for c in found[0].split("|")[1:-1]]
 
     # V&C: 1 of 2 molecules is valid and one fragment; paper 1.000
-    vc = row("qm9_unconditional_2d", "validity_completeness")
+    vc = row("qm9_unconditional", "validity_completeness")
     assert vc[1:5] == ["default", "validity_completeness ↑", "0.5", "1"]
-    assert "from validity_3d complete=true" in row("qm9_unconditional_2d", "validity_completeness")[8]
+    assert "from validity_3d complete=true" in row("qm9_unconditional", "validity_completeness")[8]
     # no --variant: the default variant of a task that also has an mmff variant; 9 of 18 atoms stable
-    assert row("qm9_unconditional_3d", "atom_stability")[1:5] == ["default", "atom_stability ↑", "0.5", "0.897"]
+    assert row("qm9_unconditional", "atom_stability")[1:5] == ["default", "atom_stability ↑", "0.5", "0.897"]
     # validity_loose from the correct_loose run (2 of 4 valid), paper 0.87
     loose = row("molopt_qed", "validity_loose")
     assert loose[1:5] == ["smiles", "validity_loose ↑", "0.5", "0.87"] and "from correct_loose" in loose[8]

@@ -182,7 +182,7 @@ def test_eval_metric_checks_task_variant_and_report_as_before_scoring(tmp_path, 
     # V&C only from the complete=true run; the mapping and the options land in the result
     gen = tmp_path / "gen.jsonl"
     gen.write_text(json.dumps({"atoms": ["H", "H"], "coords": [[0, 0, 0], [0.74, 0, 0]]}) + "\n")
-    args = ["metric", "validity_3d", "--pred", str(gen), "--field", "*", "--task", "qm9_unconditional_2d",
+    args = ["metric", "validity_3d", "--pred", str(gen), "--field", "*", "--task", "qm9_unconditional",
             "--report-as", "validity_completeness", "--out", str(tmp_path / "vc.json")]
     rc, _, err = run(capsys, *args)
     assert rc == 2 and "only with option complete=true" in one_error_line(err)
