@@ -68,16 +68,20 @@ def _model(workdir: Path, model: Path | None) -> Path:
     return target
 
 
-def _with_max_new_tokens(task, max_new_tokens: int):
-    """The task with this run's max_new_tokens (the task file's 128 is for a trained model)."""
+def _with_decoding(task, max_new_tokens: int, temperature: float | None):
+    """The task with this run's max_new_tokens (the task file's 128 is for a trained model) and, when given,
+    another sampling temperature (the task file's 1.0 is ours too: the report tunes it per task)."""
     data = copy.deepcopy(dict(task.data))
     data["eval"]["decoding"]["max_new_tokens"] = max_new_tokens
+    if temperature is not None:
+        data["eval"]["decoding"]["temperature"] = temperature
     return dataclasses.replace(task, data=data)
 
 
 def run_check(workdir: Path, *, train_rows: int = 2000, samples: int = 300, sft_steps: int = 60,
               max_new_tokens: int = 96, variant: str = "smiles", model: Path | None = None,
-              batch_size: int = 4, learning_rate: float = 3e-3, eval_batch: int = 32) -> dict:
+              batch_size: int = 4, learning_rate: float = 3e-3, eval_batch: int = 32,
+              temperature: float | None = None) -> dict:
     from biomatrix_plugin.demo.run import llamafactory_train, loss_history
     from biomatrix_plugin.eval.report import write_report
     from biomatrix_plugin.eval.run import RunOptions, run_eval
@@ -117,7 +121,8 @@ def run_check(workdir: Path, *, train_rows: int = 2000, samples: int = 300, sft_
     eval_dir = workdir / "eval"
     opts = RunOptions(model=sft, data_dir=data_dir, out_dir=eval_dir, backend="hf", variants=(variant,),
                       device="cpu", batch_size=eval_batch)
-    summary = run_eval([_with_max_new_tokens(task, max_new_tokens)], opts)[0]
+    evaluated = _with_decoding(task, max_new_tokens, temperature)
+    summary = run_eval([evaluated], opts)[0]
     report_md, _ = write_report(eval_dir)
     seconds["eval"] = time.perf_counter() - t
 
@@ -127,7 +132,7 @@ def run_check(workdir: Path, *, train_rows: int = 2000, samples: int = 300, sft_
         "raw_rows_read": counts, "build": {"records": manifest["records"], "rows": manifest["rows"],
                                            "rejects": manifest["rejects"]},
         "sft_steps": sft_steps, "sft_loss_first_last": [losses[0][1], losses[-1][1]] if losses else None,
-        "samples": samples, "max_new_tokens": max_new_tokens,
+        "samples": samples, "decoding": evaluated["eval"]["decoding"],
         "metrics": {r["metric"]: r["value"] for r in results},
         "n_items": {r["metric"]: r["n_items"] for r in results},
         "not_computed": {r["metric"]: r.get("reason") for r in results if r["value"] is None},
@@ -149,9 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=300, help="molecules drawn = test rows = reference molecules")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--variant", choices=("smiles", "selfies"), default="smiles")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: the task's)")
     args = p.parse_args(argv)
     result = run_check(args.workdir, train_rows=args.train_rows, samples=args.samples, sft_steps=args.sft_steps,
-                       max_new_tokens=args.max_new_tokens, variant=args.variant, model=args.model)
+                       max_new_tokens=args.max_new_tokens, variant=args.variant, model=args.model,
+                       temperature=args.temperature)
     out = args.out or args.workdir / "moses_real_data_check.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))

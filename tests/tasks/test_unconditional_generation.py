@@ -226,14 +226,14 @@ def _results(out: Path, variant: str = "smiles") -> dict[str, dict]:
     return {r["metric"]: r for r in _rows(out / MOSES / variant / "results.jsonl")}
 
 
-def _run(built, model, out, pool, metrics=None):
+def _run(built, model, out, pool, metrics=None, variant="smiles"):
     task = _task(MOSES)
     if metrics is not None:  # a subset of the task's metrics (FCD loads ChemNet: seconds)
         data = copy.deepcopy(dict(task.data))
         data["eval"]["metrics"] = [m for m in data["eval"]["metrics"] if m["name"] in metrics]
         task = dataclasses.replace(task, data=data)
     oracle = SetOracle(pool)
-    opts = RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle", variants=("smiles",),
+    opts = RunOptions(model=model, data_dir=built, out_dir=out, backend="oracle", variants=(variant,),
                       batch_size=16)
     summary = run_eval([task], opts, backend_factory=lambda: oracle)[0]
     return summary, oracle
@@ -267,12 +267,13 @@ def test_eval_run_draws_one_molecule_per_test_row_and_scores_the_set(built, mode
     assert f"| {MOSES} | smiles | novelty" in (out / "report.md").read_text()
 
 
-def test_eval_run_novelty_is_zero_for_molecules_of_the_train_split(built, model, tmp_path):
-    train = _rows(built / MOSES / "smiles" / "train.jsonl")
+@pytest.mark.parametrize("variant", ["smiles", "selfies"])
+def test_eval_run_novelty_is_zero_for_molecules_of_the_train_split(built, model, tmp_path, variant):
+    train = _rows(built / MOSES / variant / "train.jsonl")
     out = tmp_path / "eval"
     _run(built, model, out, [r["output"] for r in train[:8]],  # 8 training molecules, drawn 5 times each
-         metrics=("validity", "uniqueness", "novelty"))
-    res = _results(out)
+         metrics=("validity", "uniqueness", "novelty"), variant=variant)
+    res = _results(out, variant)
     assert res["novelty"]["value"] == pytest.approx(0.0)
     assert res["uniqueness"]["value"] == pytest.approx(8 / N_TEST)
     assert res["validity"]["n_items"] == N_TEST
