@@ -39,7 +39,7 @@ def _molecules(n: int) -> tuple[list[str], str]:
 
     folder = package_root(TaskRegistry().get("moses_unconditional"))
     if folder is not None:
-        with gzip.open(folder / "test.csv.gz", "rt", encoding="utf-8") as fh:
+        with gzip.open(folder / "moses" / "dataset" / "data" / "test.csv.gz", "rt", encoding="utf-8") as fh:
             next(fh)
             out = list(dict.fromkeys(line.strip() for _, line in zip(range(3 * n), fh)))
         return out[: 3 * n], "MOSES test.csv.gz (molsets wheel)"

@@ -97,12 +97,14 @@ def run_check(workdir: Path, *, train_rows: int = 2000, samples: int = 300, sft_
 
     task = TaskRegistry().get(TASK_ID)
     shipped = package_root(task)
+    shipped = shipped / "moses" / "dataset" / "data" if shipped is not None else None
     if shipped is None:
         raise SystemExit("the molsets distribution (MOSES data) is not installed: pip install --no-deps molsets")
     t = time.perf_counter()
     raw = workdir / "raw"
-    counts = {"train": _first_rows(shipped / "train.csv.gz", raw / "train.csv.gz", train_rows),
-              "test": _first_rows(shipped / "test.csv.gz", raw / "test.csv.gz", samples)}
+    moses = raw / "moses" / "dataset" / "data"  # the task file's path (the wheel's own layout)
+    counts = {"train": _first_rows(shipped / "train.csv.gz", moses / "train.csv.gz", train_rows),
+              "test": _first_rows(shipped / "test.csv.gz", moses / "test.csv.gz", samples)}
     data_dir = workdir / "data"
     manifest = build_tasks([task], BuildOptions(raw_root=raw, out_dir=data_dir, variants=(variant,), shards=1,
                                                 progress=False, force=True))[0]

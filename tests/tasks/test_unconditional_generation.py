@@ -48,7 +48,7 @@ def _moses_data() -> Path:
     folder = package_root(_task(MOSES))
     if folder is None:
         pytest.skip("the molsets distribution (MOSES data) is not installed")
-    return folder
+    return folder / "moses" / "dataset" / "data"
 
 
 def _first_rows(source: Path, target: Path, n: int) -> None:
@@ -65,8 +65,10 @@ def raw_root(tmp_path_factory) -> Path:
     """The first rows of the real MOSES train/test files (gzipped, as shipped) and the GuacaMol fixture."""
     root = tmp_path_factory.mktemp("raw")
     data = _moses_data()
-    _first_rows(data / "train.csv.gz", root / "train.csv.gz", N_TRAIN)
-    _first_rows(data / "test.csv.gz", root / "test.csv.gz", N_TEST)
+    moses = root / "moses" / "dataset" / "data"  # the task file's path: the wheel's own layout
+    moses.mkdir(parents=True)
+    _first_rows(data / "train.csv.gz", moses / "train.csv.gz", N_TRAIN)
+    _first_rows(data / "test.csv.gz", moses / "test.csv.gz", N_TEST)
     (root / "guacamol").mkdir()
     for path in (FIXTURES / "guacamol").glob("*.smiles"):
         (root / "guacamol" / path.name).write_bytes(path.read_bytes())
