@@ -97,6 +97,8 @@ def _register_run(sub) -> None:
     q.add_argument("--tasks-dir", default=None, help="folder of task files (default: the shipped ones)")
     q.add_argument("--max-new-tokens", type=positive_int, default=None,
                    help="cap every task's max_new_tokens (smoke runs; recorded with the results)")
+    q.add_argument("--max-samples", type=positive_int, default=None,
+                   help="cap the samples per prompt of sampled tasks (decoding.n; smoke runs)")
     q.set_defaults(func=_run)
 
 
@@ -107,7 +109,8 @@ def _run(args) -> int:
     opts = RunOptions(model=Path(args.model), data_dir=Path(args.data), out_dir=Path(args.out),
                       backend=args.backend, variants=None if args.variant == "all" else (args.variant,),
                       limit=args.limit, shard=args.shard, merge=args.merge, batch_size=args.batch_size,
-                      device=args.device, tasks_dir=args.tasks_dir, max_new_tokens=args.max_new_tokens)
+                      device=args.device, tasks_dir=args.tasks_dir, max_new_tokens=args.max_new_tokens,
+                      max_samples=args.max_samples)
     for summary in run_eval(TaskRegistry(args.tasks_dir).select(args.selector), opts):
         print(json.dumps(summary))
     return 0

@@ -387,8 +387,9 @@ def geometry_mmd(kind: str, predictions: list, references: list, top_k: int = 5,
     if n_ref == n_ref_bad:
         raise EvalInputError(f"{name}: the reference set has no readable 3D molecule "
                              f"({n_ref_bad} unreadable of {len(references)} items)")
-    if not ref_values:
-        raise EvalInputError(f"{name}: the reference molecules have no {kind.replace('_', ' ')} at all")
+    if not ref_values:  # a property of the data (a few small molecules), not a mistake: the run goes on
+        return MetricResult.not_computed(name, f"the reference molecules have no {kind.replace('_', ' ')} at all "
+                                               f"({n_ref} molecules)")
     gen_values, n_gen, n_gen_bad = _collect(predictions, kind)
     if n_gen == 0:
         return MetricResult.not_computed(name, "no predictions")

@@ -89,6 +89,7 @@ class RunOptions:
     # a cap on every task's max_new_tokens (smoke runs of the whole suite on a small model): part of the
     # decoding config, so of the cache key and the results' run record
     max_new_tokens: int | None = None
+    max_samples: int | None = None  # likewise a cap on the samples per prompt (decoding.n) of sampled tasks
 
     def __post_init__(self) -> None:
         if self.shard is not None:
@@ -188,12 +189,13 @@ def side_train_path(item: Item) -> Path:
     return path
 
 
-def decoding_config(task: Task, max_new_tokens: int | None = None) -> DecodingConfig:
+def decoding_config(task: Task, max_new_tokens: int | None = None, max_samples: int | None = None) -> DecodingConfig:
     d = task.data["eval"]["decoding"]
     tokens = d["max_new_tokens"] if max_new_tokens is None else min(d["max_new_tokens"], max_new_tokens)
     if d["mode"] == "greedy":
         return DecodingConfig.greedy(tokens)
-    return DecodingConfig.sample(d["temperature"], n=d.get("n", 1), max_new_tokens=tokens, top_p=d.get("top_p", 1.0))
+    n = d.get("n", 1) if max_samples is None else min(d.get("n", 1), max_samples)
+    return DecodingConfig.sample(d["temperature"], n=n, max_new_tokens=tokens, top_p=d.get("top_p", 1.0))
 
 
 def read_rows(path: Path, limit: int | None) -> list[dict]:
@@ -479,7 +481,7 @@ def run_eval(tasks: Sequence[Task], opts: RunOptions,
 
     prepared = []
     for item in items:
-        config = decoding_config(item.task, opts.max_new_tokens)
+        config = decoding_config(item.task, opts.max_new_tokens, opts.max_samples)
         item.rows = read_rows(item.test_path, opts.limit)
         item.keys = [prompt_key(row_messages(r), config, model_id, opts.backend,
                                 draw=r.get("id") if config.do_sample else None) for r in item.rows]

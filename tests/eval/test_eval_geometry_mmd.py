@@ -217,3 +217,12 @@ def test_generated_set_missing_a_reference_type_is_reported(cdk2_mols):
     assert result.status == "computed"
     assert result.details["types_without_generated"] == [t for t in result.details["top_types"] if t != "C-H:1"]
     assert result.value == pytest.approx(result.details["per_type"]["C-H:1"]["mmd"])
+
+
+def test_a_reference_set_without_the_geometric_type_is_not_computed_not_an_error():
+    """Water has bond lengths and an angle but no dihedral: the dihedral MMD of a generated set against it
+    is "not computed" with the reason, so an `eval run` over small molecules goes on (it aborted the run)."""
+    water = {"atoms": ["O", "H", "H"], "coords": [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]}
+    result = compute("dihedral_mmd", [water], [water])
+    assert result.status == "not_computed" and "no dihedral at all" in result.reason
+    assert compute("bond_length_mmd", [water], [water]).status == "computed"

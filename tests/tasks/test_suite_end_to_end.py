@@ -43,7 +43,7 @@ def test_every_evaluated_task_runs_through_eval_run_and_the_report(tiny_extended
     evaluated = [t for t in tasks if not t.training_only]
     assert len(evaluated) == 84 - 8 * (not with_3d)  # 84 evaluated task files; 8 are 3D-built (QM9 x7, PDBBind)
     opts = RunOptions(model=tiny_extended_model, data_dir=data, out_dir=out, backend="hf", device="cpu", limit=1,
-                      batch_size=8, max_new_tokens=4)
+                      batch_size=8, max_new_tokens=4, max_samples=2)
     summaries = run_eval(evaluated, opts)
     assert {(s["task"], s["variant"]) for s in summaries} == {(t.id, v) for t in evaluated for v in t.variants}
     assert all(s["generated"] == s["prompts"] for s in summaries)
@@ -51,7 +51,8 @@ def test_every_evaluated_task_runs_through_eval_run_and_the_report(tiny_extended
         for variant in task.variants:
             results = [json.loads(x) for x in (out / task.id / variant / "results.jsonl").read_text().splitlines()]
             assert [r["metric"] for r in results] == [m["name"] for m in task["eval"]["metrics"]], task.id
-            assert all(r["run"]["decoding"]["max_new_tokens"] <= 4 for r in results)
+            assert all(r["run"]["decoding"]["max_new_tokens"] <= 4 and r["run"]["decoding"]["n"] <= 2
+                       for r in results)
             assert all(r.get("status", "computed") in ("computed", "not_computed") for r in results)
     if not with_3d:
         print("left out without the MolStrucTok checkpoint: QM9 (7) and PDBBind 3D tasks")
