@@ -93,10 +93,11 @@ def main() -> None:
 
 def _safe(convert, fields, ctx) -> bool:
     from biomatrix_plugin.corpus.records import RecordRejected
+    from biomatrix_plugin.tasks.converters import OtherSubtask
 
     try:
         return bool(convert(fields, ctx))
-    except RecordRejected:
+    except (RecordRejected, OtherSubtask):  # a reject, or a molecule of another split (routed)
         return False
 
 
