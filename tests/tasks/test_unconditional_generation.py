@@ -27,6 +27,7 @@ from biomatrix_plugin.modalities.serialization import unwrap
 from biomatrix_plugin.tasks.build import BuildOptions, build_tasks, package_root
 from biomatrix_plugin.tasks.converters import CONVERTERS, Context, OtherSubtask
 from biomatrix_plugin.tasks.registry import TaskRegistry
+from task_testing import fake_model_dir
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -217,11 +218,7 @@ class SetOracle:
 
 @pytest.fixture
 def model(tmp_path) -> Path:
-    path = tmp_path / "model"
-    path.mkdir()
-    (path / "config.json").write_text('{"model_type": "qwen3"}\n')
-    (path / "model.safetensors").write_bytes(b"weights" * 64)
-    return path
+    return fake_model_dir(tmp_path)
 
 
 def _results(out: Path, variant: str = "smiles") -> dict[str, dict]:
