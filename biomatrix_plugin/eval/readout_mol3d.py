@@ -20,7 +20,6 @@ taking symbols and coordinates) under the name the QM9 task files give ``propert
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Callable
 
 from biomatrix_plugin.eval.readout import ReadOut, ReadoutSpec
@@ -28,13 +27,6 @@ from biomatrix_plugin.eval.readout import ReadOut, ReadoutSpec
 # property -> the unit its oracle must answer in (the QM9 task files' prompts and references)
 QM9_ORACLE_UNITS = {"mu": "D", "alpha": "Bohr^3", "cv": "cal/(mol K)", "homo": "meV", "lumo": "meV", "gap": "meV"}
 _UNIT_SCALE = {("eV", "meV"): 1000.0, ("Hartree", "meV"): 27211.386246, ("meV", "meV"): 1.0}
-
-
-@lru_cache(maxsize=1)
-def _tokenizer():
-    from biomatrix_plugin.mol3d.tokenizer import get_tokenizer
-
-    return get_tokenizer(None)  # raises CheckpointError once when no checkpoint is found
 
 
 def joint_tokens(text: str) -> tuple[str | None, str | None]:
@@ -58,8 +50,9 @@ def decode_molblock(struct_sfi: str) -> tuple[str | None, str | None]:
     from rdkit import Chem
 
     from biomatrix_plugin.io import quiet_rdkit
+    from biomatrix_plugin.mol3d.tokenizer import get_tokenizer  # cached; a missing checkpoint: one CheckpointError
 
-    decoded = _tokenizer().decode_many([struct_sfi], on_error="record")[0]
+    decoded = get_tokenizer(None).decode_many([struct_sfi], on_error="record")[0]
     if isinstance(decoded, str):
         return None, f"MolStrucTok cannot decode it ({decoded})"
     with quiet_rdkit():

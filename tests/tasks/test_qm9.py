@@ -194,19 +194,16 @@ def test_read_mol3d_decodes_to_a_molblock_or_says_why(built):
 
 
 def test_missing_checkpoint_is_one_config_error(monkeypatch, tmp_path):
-    from biomatrix_plugin.eval import readout_mol3d
     from biomatrix_plugin.mol3d import tokenizer
 
     monkeypatch.setenv("BIOMATRIX_MOLSTRUCTOK_CKPT", str(tmp_path / "missing.bin"))
-    readout_mol3d._tokenizer.cache_clear()
-    tokenizer.get_tokenizer.cache_clear()
+    tokenizer.get_tokenizer.cache_clear()  # the one cache of loaded tokenizers (readout and build use it)
     try:
         with pytest.raises(ConfigError, match="MolStrucTok checkpoint"):
             read_out("<|mol_3d_start|>[H 3][O 26][H 304]<|mol_3d_end|>", ReadoutSpec("mol3d"))
         with pytest.raises(ConfigError, match="MolStrucTok checkpoint"):  # the build stops before any record
             build_fixture_tasks([fixture_task("qm9_conditional_mu")], tmp_path / "out")
     finally:
-        readout_mol3d._tokenizer.cache_clear()
         tokenizer.get_tokenizer.cache_clear()
 
 

@@ -221,13 +221,6 @@ def property_value(row: Mapping[str, str] | None, name: str, mol_id: str) -> tup
     return float(text), text
 
 
-@lru_cache(maxsize=1)
-def _tokenizer():
-    from biomatrix_plugin.mol3d.tokenizer import get_tokenizer
-
-    return get_tokenizer(None)
-
-
 def read_molecule(molblock: str, mol_id: str):
     from rdkit import Chem
 
@@ -245,7 +238,9 @@ def read_molecule(molblock: str, mol_id: str):
 
 
 def encode(mol, mol_id: str) -> str:
-    encoded = _tokenizer().encode_mols([mol], records=[mol_id], on_error="record")[0]
+    from biomatrix_plugin.mol3d.tokenizer import get_tokenizer  # cached per checkpoint
+
+    encoded = get_tokenizer(None).encode_mols([mol], records=[mol_id], on_error="record")[0]
     if not encoded.ok:
         raise RecordRejected(f"molstructok: {encoded.error}")
     return encoded.struct_sfi
