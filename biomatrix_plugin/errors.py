@@ -12,6 +12,12 @@ from __future__ import annotations
 USER_ERROR_EXIT = 2
 
 
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: how an error message quotes a bad value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class BioMatrixError(Exception):
     """A user's mistake or an unusable input; the message names the file/record and the reason."""
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
 from biomatrix_plugin.errors import BioMatrixError
+from biomatrix_plugin.errors import short_repr as _short
 from biomatrix_plugin.io import quiet_rdkit
 from biomatrix_plugin.modalities import table
 from biomatrix_plugin.vocab.tokens import (
@@ -29,11 +30,6 @@ from biomatrix_plugin.vocab.tokens import (
 
 class SerializationError(BioMatrixError, ValueError):
     """A value cannot be serialized; the message names the value and the reason."""
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _modality(name: str) -> table.Modality:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.errors import short_repr as _short
 from biomatrix_plugin.io import quiet_rdkit
 from biomatrix_plugin.modalities.serialization import (
     SerializationError,
@@ -32,12 +33,6 @@ from biomatrix_plugin.modalities.serialization import (
     wrap_selfies,
     wrap_smiles,
 )
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
 
 # Per-process caches keyed by the distinct entity: SMolInstruct repeats molecules heavily (reagents and
 # solvents in every reaction, one molecule in I2S, S2F, S2I), so each distinct component is parsed,

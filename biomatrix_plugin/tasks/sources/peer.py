@@ -21,14 +21,9 @@ from typing import Any, Mapping
 
 from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
-from biomatrix_plugin.errors import ConfigError
+from biomatrix_plugin.errors import ConfigError, short_repr
 from biomatrix_plugin.tasks import entities
 from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, field
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _label_text(value: Any, key: str) -> Any:
@@ -38,7 +33,7 @@ def _label_text(value: Any, key: str) -> Any:
         return str(int(value))
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
-            raise RecordRejected(f"{key}: {_short(value)} is not a class label (expected 0 or 1)")
+            raise RecordRejected(f"{key}: {short_repr(value, 40)} is not a class label (expected 0 or 1)")
         return str(int(value))
     if isinstance(value, int):
         return str(value)
@@ -63,7 +58,7 @@ def convert_peer(row: Mapping[str, Any], ctx: Context) -> list[Example]:
     for name, key in ctx.options["fields"].items():
         value = field(row, key, key)
         if not isinstance(value, str):
-            raise RecordRejected(f"{key}: a {type(value).__name__} value ({_short(value)}), expected a string")
+            raise RecordRejected(f"{key}: a {type(value).__name__} value ({short_repr(value, 40)}), expected a string")
         entity = entities.read(kinds[name], value, key)
         if isinstance(entity, entities.Protein) and limit is not None and len(entity.sequence) > limit:
             raise RecordRejected(f"{key}: {len(entity.sequence)} residues, more than max_protein_length={limit}")
@@ -74,7 +69,7 @@ def convert_peer(row: Mapping[str, Any], ctx: Context) -> list[Example]:
     if ctx.output_kind == "label":
         answer = _label_text(answer, key)
     elif isinstance(answer, str) or answer is None:
-        raise RecordRejected(f"{key}: {_short(answer)} is not a number")
+        raise RecordRejected(f"{key}: {short_repr(answer, 40)} is not a number")
     output = entities.read(ctx.output_kind, answer, key, ctx.labels)
     # the grouping key of repeated test inputs: the canonical fields (SMILES canonicalised once by entities)
     raw_input = json.dumps(raw, sort_keys=True, ensure_ascii=False)
