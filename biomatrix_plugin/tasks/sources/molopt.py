@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 from biomatrix_plugin import schema as S
 from biomatrix_plugin.corpus.records import RecordRejected
+from biomatrix_plugin.modalities.serialization import has_whitespace
 from biomatrix_plugin.tasks import entities
 from biomatrix_plugin.tasks.converters import Context, ConverterSpec, Example, OtherSubtask, field
 
@@ -164,7 +165,7 @@ def molecule_candidates(text: str) -> list[str]:
 def molecule_in_text(text: str, where: str) -> entities.Molecule:
     """The one molecule in ``text``: the whole text when it is a SMILES, else the only SMILES word in it."""
     stripped = _trim(text.strip())
-    if stripped and not any(c.isspace() for c in stripped) and _parses(stripped):
+    if stripped and not has_whitespace(stripped) and _parses(stripped):
         return entities.molecule(stripped, where)
     found = molecule_candidates(text)
     if not found:
