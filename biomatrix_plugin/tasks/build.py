@@ -220,14 +220,14 @@ def _first_records(path: str, fmt: str, limit: int) -> str | bytes | None:
     return None  # lmdb, structure, fasta, ...: used in place, whole
 
 
-def _limited_inputs(task: Task, raw_split: str, opts: BuildOptions, engine_dir: Path) -> tuple[list[str], Path]:
+def _limited_inputs(task: Task, raw_split: str, opts: BuildOptions, engine_dir: Path,
+                    source_root: Path) -> tuple[list[str], Path]:
     """--limit: the first N records of each raw file, copied in its format under _engine/limited/
     (deterministic; a compressed file's copy is plain, so it loses its .gz); a format that cannot be cut is
     read whole from where it is."""
     from biomatrix_plugin.corpus.records import resolve_inputs
 
     fmt = CONVERTERS[task["source"]["converter"]].input_format
-    source_root = raw_root_for(task, raw_split, opts.raw_root)
     files = resolve_inputs(task.source_patterns(raw_split), source_root)
     root = engine_dir / "limited" / f"n{opts.limit}"
     out = []
@@ -280,7 +280,7 @@ def engine_card(task: Task, split: str, raw_split: str, opts: BuildOptions, engi
     patterns: list[str] | str = task.source_patterns(raw_split)
     root = raw_root_for(task, raw_split, opts.raw_root)
     if opts.limit is not None:
-        patterns, root = _limited_inputs(task, raw_split, opts, engine_dir)
+        patterns, root = _limited_inputs(task, raw_split, opts, engine_dir, root)
     relevant = {k: task.data[k] for k in ("source", "input", "prompts", "response")}
     params = dict(task_id=task.id, task=relevant, split=split, raw_split=raw_split,
                   variants=list(_variants(task, opts.variants)), prompt_sampling=opts.prompt_sampling,
